@@ -1,0 +1,209 @@
+"""The dialogue data contract: one dialogue per JSONL line, validated line by line.
+
+A bad dialogue never takes the good ones down with it: in lenient mode it is reported (file,
+line, field, reason) and skipped; in strict mode the whole read fails after listing every
+problem, so a user fixes a file in one round trip.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from profiler.taxonomy import Taxonomy
+
+log = logging.getLogger(__name__)
+
+SPEAKERS = ("agent", "customer")
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int
+    field: str
+    reason: str
+    dialogue_id: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.field}: {self.reason}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ContractError(ValueError):
+    """Raised in strict mode; carries every problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        shown = "\n".join(f"  {p}" for p in problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        super().__init__(f"{len(problems)} contract violation(s):\n{shown}{more}")
+
+
+@dataclass
+class ReadReport:
+    """What a read saw: how many lines were read, kept, and why the others were rejected."""
+
+    lines: int = 0
+    kept: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> int:
+        return len({(p.file, p.line) for p in self.problems})
+
+    def write_jsonl(self, path: str | Path) -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            for p in self.problems:
+                f.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
+
+
+class _Checker:
+    """Collects the problems of one line so every field is reported, not just the first."""
+
+    def __init__(self, file: str, line: int, taxonomy: Taxonomy | None):
+        self.file, self.line, self.taxonomy = file, line, taxonomy
+        self.problems: list[Problem] = []
+        self.dialogue_id: str | None = None
+
+    def add(self, field_name: str, reason: str) -> None:
+        self.problems.append(Problem(self.file, self.line, field_name, reason, self.dialogue_id))
+
+    def optional_str(self, obj: dict, key: str) -> None:
+        if obj.get(key) is not None and not isinstance(obj[key], str):
+            self.add(key, f"must be a string, got {type(obj[key]).__name__}")
+
+    def dialogue(self, obj: Any) -> None:
+        if not isinstance(obj, dict):
+            self.add("<root>", f"a dialogue must be a JSON object, got {type(obj).__name__}")
+            return
+        did = obj.get("dialogue_id")
+        if not isinstance(did, str) or not did.strip():
+            self.add("dialogue_id", "missing" if did is None else "must be a non-empty string")
+        else:
+            self.dialogue_id = did
+        for key in ("customer_id", "channel", "started_at"):
+            self.optional_str(obj, key)
+        if isinstance(obj.get("started_at"), str):
+            try:
+                datetime.fromisoformat(obj["started_at"])
+            except ValueError:
+                self.add("started_at", f"not an ISO-8601 timestamp: {obj['started_at']!r}")
+        turns = obj.get("turns")
+        if not isinstance(turns, list) or not turns:
+            self.add("turns", "missing" if turns is None else "must be a non-empty list of turns")
+            return
+        for i, turn in enumerate(turns):
+            self.turn(turn, f"turns[{i}]")
+
+    def turn(self, turn: Any, where: str) -> None:
+        if not isinstance(turn, dict):
+            self.add(where, f"a turn must be an object, got {type(turn).__name__}")
+            return
+        speaker = turn.get("speaker")
+        if speaker not in SPEAKERS:
+            self.add(f"{where}.speaker", "missing" if speaker is None
+                     else f"unknown speaker {speaker!r} (expected one of {', '.join(SPEAKERS)})")
+        text = turn.get("text")
+        if not isinstance(text, str):
+            self.add(f"{where}.text", "missing" if text is None else "must be a string")
+        elif not text.strip():
+            self.add(f"{where}.text", "empty text")
+        labels = turn.get("labels")
+        if labels is None:
+            return
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            self.add(f"{where}.labels", "must be a list of tag id strings")
+            return
+        if labels and speaker == "agent":
+            self.add(f"{where}.labels", "agent turns carry no tags; only customer turns are tagged")
+        if self.taxonomy is not None:
+            self.labels(labels, f"{where}.labels")
+
+    def labels(self, labels: list[str], where: str) -> None:
+        tax = self.taxonomy
+        for j, tag_id in enumerate(labels):
+            if tag_id not in tax:
+                near = tax.nearest(tag_id)
+                hint = f"; nearest known: {', '.join(near)}" if near else ""
+                self.add(f"{where}[{j}]", f"unknown tag id {tag_id!r}{hint}")
+        for dim, members in tax.exclusive_groups.items():
+            hit = [t for t in labels if t in members]
+            if len(hit) > 1:
+                self.add(where, f"exclusive dimension {dim} has {len(hit)} values on one turn: {', '.join(hit)}")
+
+
+def validate_line(raw: str, file: str, line: int, taxonomy: Taxonomy | None) -> tuple[dict | None, list[Problem]]:
+    """Parse and check one JSONL line; returns (dialogue or None, problems)."""
+    try:
+        obj = json.loads(raw)
+    except json.JSONDecodeError as e:
+        return None, [Problem(file, line, "<json>", f"malformed JSON: {e.msg} at column {e.colno}")]
+    checker = _Checker(file, line, taxonomy)
+    checker.dialogue(obj)
+    return (None if checker.problems else obj), checker.problems
+
+
+def iter_dialogues(paths: Iterable[str | Path], taxonomy: Taxonomy | None, report: ReadReport,
+                   strict: bool = False) -> Iterator[dict]:
+    """Stream valid dialogues from JSONL files; problems go to ``report``.
+
+    Duplicate dialogue ids are rejected across all files of one read (the first one wins).
+    """
+    seen: dict[str, str] = {}
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            for lineno, raw in enumerate(f, start=1):
+                if not raw.strip():
+                    continue
+                report.lines += 1
+                obj, problems = validate_line(raw, str(path), lineno, taxonomy)
+                if obj is not None and obj["dialogue_id"] in seen:
+                    problems = [Problem(str(path), lineno, "dialogue_id",
+                                        f"duplicate dialogue_id {obj['dialogue_id']!r} (first at "
+                                        f"{seen[obj['dialogue_id']]})", obj["dialogue_id"])]
+                if problems:
+                    report.problems.extend(problems)
+                    for p in problems:
+                        log.warning("rejected %s", p)
+                    continue
+                seen[obj["dialogue_id"]] = f"{path}:{lineno}"
+                report.kept += 1
+                yield obj
+    if strict and report.problems:
+        raise ContractError(report.problems)
+
+
+def read_dialogues(paths: str | Path | Iterable[str | Path], taxonomy: Taxonomy | None,
+                   strict: bool = False) -> tuple[list[dict], ReadReport]:
+    """Read whole files into memory (training-sized corpora); streaming readers use iter_dialogues."""
+    report = ReadReport()
+    return list(iter_dialogues(expand_paths(paths), taxonomy, report, strict)), report
+
+
+def expand_paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
+    """A file, a directory of *.jsonl, a glob, or a list of any of these."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            out.extend(sorted(p.glob("*.jsonl")))
+        elif any(ch in str(p) for ch in "*?["):
+            out.extend(Path(x) for x in sorted(glob.glob(str(p))))
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise FileNotFoundError(f"{p}: no such dialogue file or directory")
+    if not out:
+        raise FileNotFoundError(f"no dialogue files matched {[str(x) for x in paths]}")
+    return out
