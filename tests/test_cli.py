@@ -35,3 +35,24 @@ def test_installed_console_script_exit_code_says_whether_anything_was_rejected(t
     strict = subprocess.run([sys.executable, "-m", "profiler.cli.validate", f"input={path}", "strict=true",
                              f"paths.output_root={tmp_path}/outputs"], capture_output=True, text=True, cwd=tmp_path)
     assert strict.returncode == 1 and f"{path}:1: turns[0].speaker" in strict.stderr + strict.stdout
+
+
+def test_prepare_builds_and_checks_the_default_encoder(compose_cfg, cache_dir):
+    from profiler.cli.prepare import prepare
+
+    base = prepare(compose_cfg("prepare", [f"paths.cache_dir={cache_dir}"]))
+    assert (base / "profiler_source.json").is_file()
+    tiny = prepare(compose_cfg("prepare", ["model=tiny", f"paths.cache_dir={cache_dir}"]))
+    assert tiny.name.startswith("tiny-h32-l2")
+
+
+def test_local_model_config_requires_a_path(compose_cfg, local_bert_dir, cache_dir):
+    import pytest
+    from omegaconf.errors import MissingMandatoryValue
+
+    from profiler.cli.prepare import prepare
+
+    with pytest.raises(MissingMandatoryValue):
+        prepare(compose_cfg("prepare", ["model=local", f"paths.cache_dir={cache_dir}"]))
+    assert prepare(compose_cfg("prepare", ["model=local", f"model.base={local_bert_dir}",
+                                           f"paths.cache_dir={cache_dir}"])) == local_bert_dir
