@@ -71,3 +71,23 @@ def write_local_bert_checkpoint(out: Path, hidden: int = 32, layers: int = 2) ->
 @pytest.fixture(scope="session")
 def local_bert_dir(tmp_path_factory) -> Path:
     return write_local_bert_checkpoint(tmp_path_factory.mktemp("local") / "bert-base-chinese")
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory, taxonomy) -> Path:
+    from profiler.synth.corpus import write_corpus
+    from profiler.synth.generator import SynthConfig
+
+    out = tmp_path_factory.mktemp("corpus")
+    write_corpus(out, taxonomy, SynthConfig(seed=3, per_tag={"train": 6, "dev": 3, "test": 3}))
+    return out
+
+
+def tiny_train_overrides(corpus: Path, cache_dir: Path, run_dir: Path, *extra: str) -> list[str]:
+    """A train config shrunk for tests: tiny encoder, small corpus, fast learning rates."""
+    return [
+        "model=tiny", f"data.train={corpus}/train.jsonl", f"data.dev={corpus}/dev.jsonl",
+        f"data.test={corpus}/test.jsonl", f"paths.cache_dir={cache_dir}", f"run_dir={run_dir}",
+        f"model_dir={run_dir}/model", "trainer.batch_size=16", "trainer.epochs=8", "trainer.log_every=5",
+        "optim.lr=3e-3", "optim.head_lr=1e-2", "model.context.max_length=64", "trainer.patience=100", *extra,
+    ]

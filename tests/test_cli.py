@@ -43,7 +43,7 @@ def test_prepare_builds_and_checks_the_default_encoder(compose_cfg, cache_dir):
     base = prepare(compose_cfg("prepare", [f"paths.cache_dir={cache_dir}"]))
     assert (base / "profiler_source.json").is_file()
     tiny = prepare(compose_cfg("prepare", ["model=tiny", f"paths.cache_dir={cache_dir}"]))
-    assert tiny.name.startswith("tiny-h32-l2")
+    assert tiny.name.startswith("tiny-h64-l2")
 
 
 def test_local_model_config_requires_a_path(compose_cfg, local_bert_dir, cache_dir):

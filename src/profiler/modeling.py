@@ -135,3 +135,14 @@ def check_taxonomy(model_dir: Path, meta: dict, taxonomy: Taxonomy, expected: Ta
             f"{model_dir}: trained on taxonomy {taxonomy.version} ({taxonomy.hash[:12]}) but "
             f"{expected.version} ({expected.hash[:12]}) was asked for; tag ids/order differ, so its logits "
             f"would be read against the wrong tags.")
+
+
+def truncate_layers(model: TurnTagger, num_layers: int) -> None:
+    """Keep the lowest ``num_layers`` transformer layers (a 2x CPU speed-up at 6 of 12 layers)."""
+    stack = getattr(getattr(model.encoder, "encoder", None), "layer", None)
+    if not isinstance(stack, nn.ModuleList):
+        raise ValueError(f"num_layers is supported for BERT-like encoders only, not {type(model.encoder).__name__}")
+    if not 0 < num_layers <= len(stack):
+        raise ValueError(f"num_layers={num_layers} but the encoder has {len(stack)} layers")
+    model.encoder.encoder.layer = stack[:num_layers]
+    model.encoder.config.num_hidden_layers = num_layers

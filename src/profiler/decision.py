@@ -1,0 +1,100 @@
+"""The decision layer: probabilities -> tag sets. One implementation, used by evaluation,
+prediction and export alike, and saved inside every model directory (``decision.json``).
+
+The rule:
+1. Per-tag thresholds are tuned on dev: for each tag, the threshold on a fixed grid that maximises
+   that tag's F1 (ties: the one closest to 0.5). A tag with fewer than ``min_support`` positive dev
+   turns is too noisy to tune and uses the global threshold instead.
+2. The global threshold is the grid value that maximises micro-F1 over all tags on dev.
+3. Exclusive dimensions (e.g. 保本/稳健/中风险/高风险): among the values above their thresholds,
+   only the one with the highest probability is kept.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from profiler.taxonomy import Taxonomy
+
+# fine steps at the low end: rare tags with calibrated probabilities often need thresholds below 0.05
+GRID = np.round(np.concatenate([[0.002, 0.005, 0.01, 0.015], np.arange(0.02, 0.99, 0.02)]), 3)
+DECISION_FILE = "decision.json"
+
+
+@dataclass
+class DecisionRule:
+    thresholds: list[float]
+    global_threshold: float
+    exclusive_groups: list[list[int]]
+    min_support: int
+    tuned: list[bool]
+    taxonomy_hash: str
+
+    @classmethod
+    def default(cls, taxonomy: Taxonomy, threshold: float = 0.5) -> DecisionRule:
+        return cls([threshold] * len(taxonomy), threshold, exclusive_indices(taxonomy), 0,
+                   [False] * len(taxonomy), taxonomy.hash)
+
+    def decide(self, probs: np.ndarray) -> np.ndarray:
+        """[n, tags] probabilities -> [n, tags] booleans after thresholds and exclusive decoding."""
+        above = probs >= np.asarray(self.thresholds)[None, :]
+        for group in self.exclusive_groups:
+            sub = above[:, group]
+            several = sub.sum(axis=1) > 1
+            if several.any():
+                masked = np.where(sub, probs[:, group], -1.0)
+                winner = masked.argmax(axis=1)
+                keep = np.zeros_like(sub)
+                keep[np.arange(len(sub)), winner] = True
+                above[:, group] = np.where(several[:, None], keep, sub)
+        return above
+
+    def save(self, model_dir: str | Path) -> None:
+        Path(model_dir, DECISION_FILE).write_text(json.dumps(asdict(self), indent=1))
+
+    @classmethod
+    def load(cls, model_dir: str | Path, taxonomy: Taxonomy) -> DecisionRule:
+        path = Path(model_dir, DECISION_FILE)
+        if not path.is_file():
+            return cls.default(taxonomy)
+        rule = cls(**json.loads(path.read_text()))
+        if rule.taxonomy_hash != taxonomy.hash or len(rule.thresholds) != len(taxonomy):
+            raise ValueError(f"{path}: decision rule was tuned for another taxonomy ({rule.taxonomy_hash[:12]})")
+        return rule
+
+
+def exclusive_indices(taxonomy: Taxonomy) -> list[list[int]]:
+    return [[taxonomy.index[t] for t in ids] for ids in taxonomy.exclusive_groups.values()]
+
+
+def _f1_per_threshold(probs: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """[grid, tags] F1 for every grid threshold, vectorised."""
+    pred = probs[None, :, :] >= GRID[:, None, None]
+    tp = (pred & truth[None]).sum(axis=1)
+    fp = (pred & ~truth[None]).sum(axis=1)
+    fn = (~pred & truth[None]).sum(axis=1)
+    return 2 * tp / np.maximum(2 * tp + fp + fn, 1)
+
+
+def tune(probs: np.ndarray, truth: np.ndarray, taxonomy: Taxonomy, min_support: int = 5) -> DecisionRule:
+    truth = truth.astype(bool)
+    f1 = _f1_per_threshold(probs, truth)                       # [grid, tags]
+    pred = probs[None] >= GRID[:, None, None]
+    tp = (pred & truth[None]).sum(axis=(1, 2))
+    micro = 2 * tp / np.maximum(pred.sum(axis=(1, 2)) + truth.sum(), 1)
+    global_t = float(GRID[_best(micro)])
+    support = truth.sum(axis=0)
+    tuned = support >= min_support
+    thresholds = [float(GRID[_best(f1[:, j])]) if tuned[j] else global_t for j in range(probs.shape[1])]
+    return DecisionRule(thresholds, global_t, exclusive_indices(taxonomy), min_support,
+                        [bool(x) for x in tuned], taxonomy.hash)
+
+
+def _best(scores: np.ndarray) -> int:
+    """Index of the best score; among ties, the grid value nearest 0.5 (the least extreme)."""
+    best = np.flatnonzero(np.isclose(scores, scores.max()))
+    return int(best[np.argmin(np.abs(GRID[best] - 0.5))])

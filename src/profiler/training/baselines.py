@@ -1,0 +1,49 @@
+"""Train the baselines through the same interface and into the same directory format."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from profiler.baselines.rules import RulesModel, load_patterns
+from profiler.baselines.tfidf import TfidfModel, TfidfSpec
+from profiler.decision import DecisionRule, tune
+from profiler.evaluation import evaluate_dir, label_matrix
+from profiler.inputs import ContextConfig
+from profiler.predictor import Predictor
+from profiler.taxonomy import Taxonomy
+from profiler.training.data import DataSpec, keep_untagged, load_turns
+
+log = logging.getLogger(__name__)
+
+
+def train_tfidf(spec: TfidfSpec, data: DataSpec, taxonomy: Taxonomy, context: ContextConfig, model_dir: Path,
+                seed: int = 13, min_support: int = 5) -> dict:
+    k = context.max_turns
+    train = keep_untagged(load_turns(data.train, taxonomy, k, data.strict), data.untagged_keep, seed)
+    dev = load_turns(data.dev, taxonomy, k, data.strict)
+    holder = Predictor("tfidf", None, taxonomy, DecisionRule.default(taxonomy), context)
+    model = TfidfModel.fit(list(train["text"]), holder.context_strings(train),
+                           label_matrix(train["labels"], taxonomy.index), spec, taxonomy)
+    dev_probs = model.predict_proba(list(dev["text"]), holder.context_strings(dev))
+    model.save(Path(model_dir), context)
+    tune(dev_probs, label_matrix(dev["labels"], taxonomy.index), taxonomy, min_support).save(model_dir)
+    return finish(Path(model_dir), data)
+
+
+def train_rules(patterns_path: str | None, data: DataSpec, taxonomy: Taxonomy, context: ContextConfig,
+                model_dir: Path) -> dict:
+    """Nothing to fit: the patterns are copied into the model directory; a match scores 1.0."""
+    RulesModel(load_patterns(patterns_path, taxonomy), taxonomy).save(Path(model_dir), context)
+    DecisionRule.default(taxonomy).save(model_dir)
+    return finish(Path(model_dir), data)
+
+
+def finish(model_dir: Path, data: DataSpec) -> dict:
+    metrics = {"dev": evaluate_dir(model_dir, data.dev, data.strict)}
+    if data.test:
+        metrics["test"] = evaluate_dir(model_dir, data.test, data.strict)
+    (model_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    log.info("model -> %s | %s", model_dir, {s: round(m["macro_f1"], 4) for s, m in metrics.items()})
+    return metrics

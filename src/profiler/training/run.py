@@ -1,0 +1,97 @@
+"""Train an encoder tagger end to end: data -> fine-tuning -> tuned decision layer -> model dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from profiler.decision import DecisionRule, tune
+from profiler.metrics import headline
+from profiler.modeling import TaggerSettings, TurnTagger, truncate_layers
+from profiler.scoring import score_encoded
+from profiler.taxonomy import Taxonomy
+from profiler.training.data import DataSpec, encode, keep_untagged, label_counts, load_turns
+from profiler.training.loop import Trainer, TrainArgs
+from profiler.training.losses import LossSpec, build_loss
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EncoderJob:
+    data: DataSpec
+    base_dir: Path
+    settings: TaggerSettings
+    loss: LossSpec
+    args: TrainArgs
+    num_layers: int | None = None     # keep only the lowest N encoder layers
+    min_support: int = 5              # decision layer: fewer dev positives -> global threshold
+
+
+def init_head_bias(model: TurnTagger, positives: torch.Tensor, total: int) -> None:
+    """Start each tag's logit at the log-odds of its train frequency (the prior-probability init of
+    Lin et al. 2017): otherwise the first hundreds of steps only push 95 biases from p=0.5 down."""
+    prior = (positives.float() / max(total, 1)).clamp(1e-4, 0.5)
+    with torch.no_grad():
+        model.head.bias.copy_(torch.log(prior / (1 - prior)))
+
+
+def evaluate_split(model, tokenizer, encoded, rule: DecisionRule, batch_size: int) -> dict:
+    probs = score_encoded(model, tokenizer, encoded, batch_size=batch_size)
+    truth = np.asarray(encoded["labels"]) > 0.5
+    return headline(truth, rule.decide(probs))
+
+
+def train_encoder(job: EncoderJob, taxonomy: Taxonomy, run_dir: Path, model_dir: Path) -> dict:
+    run_dir, model_dir = Path(run_dir), Path(model_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model, tokenizer = TurnTagger.from_base(job.base_dir, taxonomy, job.settings, seed=job.args.seed)
+    if job.num_layers:
+        truncate_layers(model, job.num_layers)
+    k = job.settings.context.max_turns
+    train = keep_untagged(load_turns(job.data.train, taxonomy, k, job.data.strict), job.data.untagged_keep,
+                          job.args.seed)
+    encoded = {"train": encode(train, tokenizer, job.settings.context, taxonomy),
+               "dev": encode(load_turns(job.data.dev, taxonomy, k, job.data.strict), tokenizer,
+                             job.settings.context, taxonomy)}
+    counts = label_counts(encoded["train"])
+    log.info("train: %d turns (%d tags never seen), dev: %d turns; %d processes", len(encoded["train"]),
+             int((counts == 0).sum()), len(encoded["dev"]), int(os.environ.get("WORLD_SIZE", "1")))
+    init_head_bias(model, counts, len(encoded["train"]))
+    loss_fn = build_loss(job.loss, counts, len(encoded["train"]))
+    best_dir = run_dir / "best"
+    save_best = lambda m: m.save(best_dir, tokenizer, taxonomy)  # noqa: E731
+    trainer = Trainer(model, tokenizer, loss_fn, encoded["train"], encoded["dev"], job.args, run_dir, save_best)
+    started = time.perf_counter()
+    state = trainer.fit()
+    seconds = time.perf_counter() - started
+    if not trainer.accelerator.is_main_process:
+        return {}
+    best, _, _ = TurnTagger.load(best_dir, expected=taxonomy)
+    dev_probs = score_encoded(best, tokenizer, encoded["dev"], batch_size=job.args.eval_batch_size)
+    rule = tune(dev_probs, np.asarray(encoded["dev"]["labels"]) > 0.5, taxonomy, job.min_support)
+    extra = {"kind": "encoder", "trained_steps": state.step, "best_step": state.best_step,
+             "train_args": json.loads(json.dumps(asdict(job.args), default=str)), "loss": asdict(job.loss),
+             "num_layers": job.num_layers, "decision": "decision.json"}
+    best.save(model_dir, tokenizer, taxonomy, extra=extra)
+    rule.save(model_dir)
+    metrics = {"dev": headline(np.asarray(encoded["dev"]["labels"]) > 0.5, rule.decide(dev_probs)),
+               "best_step": state.best_step, "steps": state.step, "stopped_early": state.stopped_early,
+               "train_seconds": round(seconds, 1),
+               "train_samples_per_second": round(state.step * job.args.batch_size * job.args.grad_accum / seconds, 2)}
+    if job.data.test:
+        test = encode(load_turns(job.data.test, taxonomy, k, job.data.strict), tokenizer, job.settings.context,
+                      taxonomy)
+        metrics["test"] = evaluate_split(best, tokenizer, test, rule, job.args.eval_batch_size)
+    (model_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    log.info("model -> %s | dev macro-F1 %.4f%s", model_dir, metrics["dev"]["macro_f1"],
+             f" | test micro-F1 {metrics['test']['micro_f1']:.4f} macro-F1 {metrics['test']['macro_f1']:.4f}"
+             if "test" in metrics else "")
+    return metrics
