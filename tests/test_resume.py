@@ -33,7 +33,8 @@ def test_kill_and_resume_ends_exactly_like_an_uninterrupted_run(small_corpus, ca
     proc = subprocess.Popen(python + train_cmd(small_corpus, cache_dir, killed), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while time.time() < deadline and not list(killed.glob("checkpoints/step-0000016/trainer_state.json")):
+    # step 24 lies inside the first epoch: the resumed run must restart mid-epoch
+    while time.time() < deadline and not list(killed.glob("checkpoints/step-0000024/trainer_state.json")):
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()

@@ -55,6 +55,7 @@ class TrainArgs:
 @dataclass
 class TrainState:
     step: int = 0
+    micro_batches: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
     best_macro_f1: float = -1.0
@@ -180,9 +181,12 @@ class Trainer:
                    disable=not acc.is_local_main_process)
         self.model.train()
         while not self._finished():
-            self._set_epoch(self.state.epoch)
             skip = self.state.batch_in_epoch
             loader = acc.skip_first_batches(self.train_dl, skip) if skip else self.train_dl
+            # accelerate's loader re-applies its own count of iterations as the epoch when iterated;
+            # a resumed process has iterated nothing yet, so tell it the epoch, and tell our sampler
+            loader.set_epoch(self.state.epoch)
+            self._set_epoch(loader, self.state.epoch)
             for batch in loader:
                 self._step(batch, bar)
                 if self._finished():
@@ -202,14 +206,20 @@ class Trainer:
         s = self.state
         return s.stopped_early or s.step >= self.total_steps or s.epoch >= math.ceil(self.args.epochs)
 
-    def _set_epoch(self, epoch: int) -> None:
-        sampler = self.train_dl.batch_sampler
+    @staticmethod
+    def _set_epoch(loader: DataLoader, epoch: int) -> None:
+        sampler = loader.batch_sampler
         while not isinstance(sampler, EpochBatchSampler):  # accelerate wraps it for sharding
             sampler = sampler.batch_sampler
         sampler.set_epoch(epoch)
 
     def _step(self, batch: dict, bar) -> None:
         acc, args, state = self.accelerator, self.args, self.state
+        # Dropout noise is a function of (seed, process, micro-batch) only. Restoring RNG state is not
+        # enough: creating a DataLoader iterator draws from the global RNG, and a resumed run creates
+        # it mid-epoch where an uninterrupted one did not.
+        torch.manual_seed(args.seed * 1_000_003 + acc.process_index * 7_919 + state.micro_batches)
+        state.micro_batches += 1
         with acc.accumulate(self.model):
             labels = batch.pop("labels")
             loss = self.loss_fn(self.model(**batch).float(), labels)
