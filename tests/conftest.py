@@ -91,3 +91,18 @@ def tiny_train_overrides(corpus: Path, cache_dir: Path, run_dir: Path, *extra: s
         f"model_dir={run_dir}/model", "trainer.batch_size=16", "trainer.epochs=8", "trainer.log_every=5",
         "optim.lr=3e-3", "optim.head_lr=1e-2", "model.context.max_length=64", "trainer.patience=100", *extra,
     ]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, small_corpus, cache_dir) -> Path:
+    """A tiny encoder trained briefly on the small corpus: a real model directory with tuned thresholds."""
+    from hydra import compose, initialize_config_module
+
+    from profiler.cli.train import train
+
+    run_dir = tmp_path_factory.mktemp("tiny-run")
+    with initialize_config_module(config_module="profiler.configs", version_base="1.3"):
+        cfg = compose(config_name="train", overrides=tiny_train_overrides(small_corpus, cache_dir, run_dir,
+                                                                          "trainer.epochs=3"))
+    train(cfg)
+    return run_dir / "model"

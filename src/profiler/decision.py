@@ -71,23 +71,25 @@ def exclusive_indices(taxonomy: Taxonomy) -> list[list[int]]:
     return [[taxonomy.index[t] for t in ids] for ids in taxonomy.exclusive_groups.values()]
 
 
-def _f1_per_threshold(probs: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """[grid, tags] F1 for every grid threshold, vectorised."""
-    pred = probs[None, :, :] >= GRID[:, None, None]
-    tp = (pred & truth[None]).sum(axis=1)
-    fp = (pred & ~truth[None]).sum(axis=1)
-    fn = (~pred & truth[None]).sum(axis=1)
-    return 2 * tp / np.maximum(2 * tp + fp + fn, 1)
+def _counts_per_threshold(probs: np.ndarray, truth: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """(true positives, predicted positives), each [grid, tags], counted in chunks of turns so that
+    memory stays bounded (a [grid × turns × tags] array would not fit for 100k-turn dev sets)."""
+    tp = np.zeros((len(GRID), probs.shape[1]), dtype=np.int64)
+    pp = np.zeros_like(tp)
+    for i in range(0, len(probs), chunk):
+        pred = probs[None, i:i + chunk] >= GRID[:, None, None]
+        tp += (pred & truth[None, i:i + chunk]).sum(axis=1)
+        pp += pred.sum(axis=1)
+    return tp, pp
 
 
 def tune(probs: np.ndarray, truth: np.ndarray, taxonomy: Taxonomy, min_support: int = 5) -> DecisionRule:
     truth = truth.astype(bool)
-    f1 = _f1_per_threshold(probs, truth)                       # [grid, tags]
-    pred = probs[None] >= GRID[:, None, None]
-    tp = (pred & truth[None]).sum(axis=(1, 2))
-    micro = 2 * tp / np.maximum(pred.sum(axis=(1, 2)) + truth.sum(), 1)
-    global_t = float(GRID[_best(micro)])
+    tp, pp = _counts_per_threshold(probs, truth)
     support = truth.sum(axis=0)
+    f1 = 2 * tp / np.maximum(pp + support[None], 1)              # [grid, tags]
+    micro = 2 * tp.sum(axis=1) / np.maximum(pp.sum(axis=1) + support.sum(), 1)
+    global_t = float(GRID[_best(micro)])
     tuned = support >= min_support
     thresholds = [float(GRID[_best(f1[:, j])]) if tuned[j] else global_t for j in range(probs.shape[1])]
     return DecisionRule(thresholds, global_t, exclusive_indices(taxonomy), min_support,

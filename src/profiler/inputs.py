@@ -38,6 +38,14 @@ class ContextConfig:
         return self.agent_marker if speaker == "agent" else self.customer_marker
 
 
+def context_strings(context: ContextConfig, speakers: list[list[str]], texts: list[list[str]]) -> list[str]:
+    """Plain-text context (the last ``max_turns`` turns with speaker markers) for models that read
+    strings, not token ids (the TF-IDF baseline, the pipeline benchmark)."""
+    k = context.max_turns
+    return [" ".join(context.marker(s) + t for s, t in list(zip(sp, tx))[-k:]) if k else ""
+            for sp, tx in zip(speakers, texts)]
+
+
 class UnkRescue:
     """Rewrites characters the tokenizer cannot represent into an equivalent it can.
 

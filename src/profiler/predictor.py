@@ -1,30 +1,58 @@
 """``Predictor``: load any saved model directory (encoder, tfidf or rules) and score customer
 turns. Every consumer (training-time test evaluation, ``profiler-eval``, ``profiler-predict``)
-goes through it, so thresholds and exclusive decoding are applied the same way everywhere."""
+goes through it, so thresholds and exclusive decoding are applied the same way everywhere.
+
+Turns are given as columns: ``text``, ``context_speakers``, ``context_texts`` (lists of equal
+length), as in a turn-view ``Dataset`` (``profiler.data.turns``) or a plain dict of lists.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from datasets import Dataset
+import torch
 
 from profiler.decision import DecisionRule
-from profiler.inputs import ContextConfig
+from profiler.inputs import ContextConfig, TurnInputBuilder, context_strings
 from profiler.modeling import ModelDirError, check_taxonomy
 from profiler.taxonomy import Taxonomy
+
+log = logging.getLogger(__name__)
+TURN_COLUMNS = ("text", "context_speakers", "context_texts")
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    device: str = "auto"          # auto: cuda when available, else cpu
+    precision: str = "fp32"       # fp16/bf16 autocast on GPU (on CPU without bf16 units it is slower)
+    max_tokens: int = 8192        # token budget per batch (rows × longest row)
+    max_batch_size: int = 256
+
+    def resolve_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
 
 
 class Predictor:
     def __init__(self, kind: str, model, taxonomy: Taxonomy, rule: DecisionRule, context: ContextConfig,
-                 tokenizer=None, batch_size: int = 64):
+                 tokenizer=None, settings: InferenceSettings | None = None):
         self.kind, self.model, self.taxonomy, self.rule = kind, model, taxonomy, rule
-        self.context, self.tokenizer, self.batch_size = context, tokenizer, batch_size
+        self.context, self.tokenizer = context, tokenizer
+        self.settings = settings or InferenceSettings()
+        self.device = self.settings.resolve_device()
+        if kind == "encoder":
+            self.model.to(self.device).eval()
+            self.builder = TurnInputBuilder(tokenizer, context)  # keeps its [UNK]-rescue memo across calls
 
     @classmethod
     def from_pretrained(cls, model_dir: str | Path, expected: Taxonomy | None = None,
-                        batch_size: int = 64) -> Predictor:
+                        settings: InferenceSettings | None = None) -> Predictor:
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").is_file():
             raise ModelDirError(f"{model_dir}: config.json is missing; is this a profiler model directory?")
@@ -38,35 +66,32 @@ class Predictor:
             from profiler.modeling import TurnTagger
 
             model, tokenizer, _ = TurnTagger.load(model_dir, expected=taxonomy)
-            return cls(kind, model, taxonomy, rule, context, tokenizer, batch_size)
+            return cls(kind, model, taxonomy, rule, context, tokenizer, settings)
         if kind == "tfidf":
             from profiler.baselines.tfidf import TfidfModel
 
-            return cls(kind, TfidfModel.load(model_dir, taxonomy), taxonomy, rule, context)
+            return cls(kind, TfidfModel.load(model_dir, taxonomy), taxonomy, rule, context, settings=settings)
         if kind == "rules":
             from profiler.baselines.rules import RulesModel
 
-            return cls(kind, RulesModel.load(model_dir, taxonomy), taxonomy, rule, context)
+            return cls(kind, RulesModel.load(model_dir, taxonomy), taxonomy, rule, context, settings=settings)
         raise ModelDirError(f"{model_dir}: unknown model kind {kind!r}")
 
-    def context_strings(self, turns: Dataset) -> list[str]:
-        k = self.context.max_turns
-        return [" ".join(self.context.marker(s) + t for s, t in list(zip(sp, tx))[-k:]) if k else ""
-                for sp, tx in zip(turns["context_speakers"], turns["context_texts"])]
-
-    def predict_proba(self, turns: Dataset) -> np.ndarray:
-        """[turns, tags] probabilities for a turn view (see ``profiler.data.turns.turn_view``)."""
+    def predict_proba(self, turns: Mapping[str, Sequence]) -> np.ndarray:
+        """[turns, tags] probabilities."""
+        cols = {k: list(turns[k]) for k in TURN_COLUMNS}
         if self.kind == "encoder":
-            from profiler.scoring import score_encoded
-            from profiler.training.data import encode
+            from profiler.scoring import score_features
 
-            encoded = encode(turns, self.tokenizer, self.context, None)
-            return score_encoded(self.model, self.tokenizer, encoded, batch_size=self.batch_size)
+            s = self.settings
+            return score_features(self.model, self.tokenizer, self.builder(cols), s.max_tokens, s.max_batch_size,
+                                  self.device, s.precision)
         if self.kind == "tfidf":
-            return self.model.predict_proba(list(turns["text"]), self.context_strings(turns))
-        return self.model.predict_proba(list(turns["text"]))
+            return self.model.predict_proba(cols["text"], context_strings(self.context, cols["context_speakers"],
+                                                                          cols["context_texts"]))
+        return self.model.predict_proba(cols["text"])
 
-    def predict(self, turns: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, turns: Mapping[str, Sequence]) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities, decided tag matrix) after thresholds and exclusive decoding."""
         probs = self.predict_proba(turns)
         return probs, self.rule.decide(probs)

@@ -1,48 +1,53 @@
 """Turn scoring with a trained encoder: the one forward path shared by training-time evaluation,
-``profiler-eval`` and prediction."""
+``profiler-eval`` and ``profiler-predict``."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 import numpy as np
 import torch
-from datasets import Dataset
 
+from profiler.batching import token_budget_batches
 from profiler.inputs import TurnCollator
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "target_mask")
+PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 @torch.inference_mode()
-def forward_probs(model: torch.nn.Module, batches: Iterable[dict]) -> Iterable[torch.Tensor]:
-    """Sigmoid probabilities per batch (multi-label: never softmax)."""
+def forward_probs(model: torch.nn.Module, batches: Iterable[dict], precision: str = "fp32") -> Iterable[torch.Tensor]:
+    """Sigmoid probabilities per batch (multi-label: never softmax), in fp32 whatever the precision."""
     model.eval()
     for batch in batches:
         inputs = {k: v for k, v in batch.items() if k in MODEL_INPUTS}
-        yield torch.sigmoid(model(**inputs).float())
+        device = inputs["input_ids"].device
+        dtype = PRECISIONS[precision]
+        cast = torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+        with cast:
+            logits = model(**inputs)
+        yield torch.sigmoid(logits.float())
 
 
-def score_encoded(model: torch.nn.Module, tokenizer, encoded: Dataset, batch_size: int = 64,
-                  device: torch.device | str = "cpu") -> np.ndarray:
-    """Probabilities [turns, tags] in the dataset's order; batches are formed over length-sorted
-    turns so padding stays small, and the order is restored afterwards."""
-    lengths = np.asarray(encoded["length"]) if "length" in encoded.column_names else \
-        np.asarray([len(x) for x in encoded["input_ids"]])
-    order = np.argsort(-lengths, kind="stable")
+def score_features(model: torch.nn.Module, tokenizer, features: dict[str, list], max_tokens: int = 8192,
+                   max_batch_size: int = 256, device: torch.device | str = "cpu",
+                   precision: str = "fp32") -> np.ndarray:
+    """Probabilities [turns, tags] in the order of ``features`` (columns from ``TurnInputBuilder``);
+    batches are packed by token budget over length-sorted turns, and the order restored."""
+    n = len(features["input_ids"])
+    out = np.empty((n, model.head.out_features), dtype=np.float32)
+    if n == 0:
+        return out
+    batches = token_budget_batches([len(x) for x in features["input_ids"]], max_tokens, max_batch_size)
     collate = TurnCollator(tokenizer)
-    columns = [c for c in encoded.column_names if c in MODEL_INPUTS]
-    rows = encoded.select_columns(columns)
+    columns = [c for c in MODEL_INPUTS if c in features]
 
-    def batches():
-        for i in range(0, len(order), batch_size):
-            feats = rows.select(order[i:i + batch_size])
-            yield {k: v.to(device) for k, v in collate(list(feats)).items()}
+    def tensors():
+        for idx in batches:
+            rows = [{c: features[c][i] for c in columns} for i in idx]
+            yield {k: v.to(device) for k, v in collate(rows).items()}
 
-    out = np.empty((len(encoded), model.head.out_features), dtype=np.float32)
-    start = 0
-    for probs in forward_probs(model, batches()):
-        idx = order[start:start + len(probs)]
+    for idx, probs in zip(batches, forward_probs(model, tensors(), precision)):
         out[idx] = probs.cpu().numpy()
-        start += len(probs)
     return out

@@ -69,8 +69,8 @@ class ReadReport:
 class _Checker:
     """Collects the problems of one line so every field is reported, not just the first."""
 
-    def __init__(self, file: str, line: int, taxonomy: Taxonomy | None):
-        self.file, self.line, self.taxonomy = file, line, taxonomy
+    def __init__(self, file: str, line: int, taxonomy: Taxonomy | None, check_labels: bool = True):
+        self.file, self.line, self.taxonomy, self.check_labels = file, line, taxonomy, check_labels
         self.problems: list[Problem] = []
         self.dialogue_id: str | None = None
 
@@ -118,7 +118,7 @@ class _Checker:
         elif not text.strip():
             self.add(f"{where}.text", "empty text")
         labels = turn.get("labels")
-        if labels is None:
+        if labels is None or not self.check_labels:
             return
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             self.add(f"{where}.labels", "must be a list of tag id strings")
@@ -141,43 +141,78 @@ class _Checker:
                 self.add(where, f"exclusive dimension {dim} has {len(hit)} values on one turn: {', '.join(hit)}")
 
 
-def validate_line(raw: str, file: str, line: int, taxonomy: Taxonomy | None) -> tuple[dict | None, list[Problem]]:
-    """Parse and check one JSONL line; returns (dialogue or None, problems)."""
-    try:
-        obj = json.loads(raw)
-    except json.JSONDecodeError as e:
-        return None, [Problem(file, line, "<json>", f"malformed JSON: {e.msg} at column {e.colno}")]
-    checker = _Checker(file, line, taxonomy)
+def validate_line(raw: str | dict, file: str, line: int, taxonomy: Taxonomy | None,
+                  check_labels: bool = True) -> tuple[dict | None, list[Problem]]:
+    """Parse (unless already parsed, as Parquet rows are) and check one record."""
+    if isinstance(raw, dict):
+        obj = raw
+    else:
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as e:
+            return None, [Problem(file, line, "<json>", f"malformed JSON: {e.msg} at column {e.colno}")]
+    checker = _Checker(file, line, taxonomy, check_labels)
     checker.dialogue(obj)
     return (None if checker.problems else obj), checker.problems
 
 
-def iter_dialogues(paths: Iterable[str | Path], taxonomy: Taxonomy | None, report: ReadReport,
-                   strict: bool = False) -> Iterator[dict]:
-    """Stream valid dialogues from JSONL files; problems go to ``report``.
+@dataclass
+class Record:
+    """One input record (a JSONL line or a Parquet row) and what validation made of it."""
 
-    Duplicate dialogue ids are rejected across all files of one read (the first one wins).
-    """
+    seq: int                    # 0-based position among all records of the read; stable across runs
+    file: str
+    line: int                   # 1-based line (JSONL) or row (Parquet) number
+    dialogue: dict | None       # None when rejected
+    problems: list[Problem]
+
+
+def _raw_records(path: Path) -> Iterator[tuple[int, str | dict]]:
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        row = 0
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
+            for obj in batch.to_pylist():
+                row += 1
+                yield row, {k: v for k, v in obj.items() if v is not None}
+        return
+    with open(path, encoding="utf-8") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if raw.strip():
+                yield lineno, raw
+
+
+def iter_records(paths: Iterable[str | Path], taxonomy: Taxonomy | None, check_labels: bool = True) -> Iterator[Record]:
+    """Every record of every file, streamed, validated. Duplicate dialogue ids are rejected across
+    all files of one read (the first one wins)."""
     seen: dict[str, str] = {}
+    seq = 0
     for path in paths:
-        with open(path, encoding="utf-8") as f:
-            for lineno, raw in enumerate(f, start=1):
-                if not raw.strip():
-                    continue
-                report.lines += 1
-                obj, problems = validate_line(raw, str(path), lineno, taxonomy)
-                if obj is not None and obj["dialogue_id"] in seen:
-                    problems = [Problem(str(path), lineno, "dialogue_id",
-                                        f"duplicate dialogue_id {obj['dialogue_id']!r} (first at "
-                                        f"{seen[obj['dialogue_id']]})", obj["dialogue_id"])]
-                if problems:
-                    report.problems.extend(problems)
-                    for p in problems:
-                        log.warning("rejected %s", p)
-                    continue
+        for lineno, raw in _raw_records(Path(path)):
+            obj, problems = validate_line(raw, str(path), lineno, taxonomy, check_labels)
+            if obj is not None and obj["dialogue_id"] in seen:
+                problems = [Problem(str(path), lineno, "dialogue_id",
+                                    f"duplicate dialogue_id {obj['dialogue_id']!r} (first at "
+                                    f"{seen[obj['dialogue_id']]})", obj["dialogue_id"])]
+            if not problems:
                 seen[obj["dialogue_id"]] = f"{path}:{lineno}"
-                report.kept += 1
-                yield obj
+            yield Record(seq, str(path), lineno, None if problems else obj, problems)
+            seq += 1
+
+
+def iter_dialogues(paths: Iterable[str | Path], taxonomy: Taxonomy | None, report: ReadReport,
+                   strict: bool = False, check_labels: bool = True) -> Iterator[dict]:
+    """Stream valid dialogues; problems go to ``report`` (strict: raised at the end, all of them)."""
+    for record in iter_records(paths, taxonomy, check_labels):
+        report.lines += 1
+        if record.problems:
+            report.problems.extend(record.problems)
+            for p in record.problems:
+                log.warning("rejected %s", p)
+            continue
+        report.kept += 1
+        yield record.dialogue
     if strict and report.problems:
         raise ContractError(report.problems)
 
@@ -190,14 +225,14 @@ def read_dialogues(paths: str | Path | Iterable[str | Path], taxonomy: Taxonomy 
 
 
 def expand_paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
-    """A file, a directory of *.jsonl, a glob, or a list of any of these."""
+    """A file, a directory of *.jsonl / *.parquet, a glob, or a list of any of these."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
     out: list[Path] = []
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            out.extend(sorted(p.glob("*.jsonl")))
+            out.extend(sorted([*p.glob("*.jsonl"), *p.glob("*.parquet")]))
         elif any(ch in str(p) for ch in "*?["):
             out.extend(Path(x) for x in sorted(glob.glob(str(p))))
         elif p.is_file():

@@ -10,8 +10,7 @@ from profiler.baselines.rules import RulesModel, load_patterns
 from profiler.baselines.tfidf import TfidfModel, TfidfSpec
 from profiler.decision import DecisionRule, tune
 from profiler.evaluation import evaluate_dir, label_matrix
-from profiler.inputs import ContextConfig
-from profiler.predictor import Predictor
+from profiler.inputs import ContextConfig, context_strings
 from profiler.taxonomy import Taxonomy
 from profiler.training.data import DataSpec, keep_untagged, load_turns
 
@@ -23,10 +22,11 @@ def train_tfidf(spec: TfidfSpec, data: DataSpec, taxonomy: Taxonomy, context: Co
     k = context.max_turns
     train = keep_untagged(load_turns(data.train, taxonomy, k, data.strict), data.untagged_keep, seed)
     dev = load_turns(data.dev, taxonomy, k, data.strict)
-    holder = Predictor("tfidf", None, taxonomy, DecisionRule.default(taxonomy), context)
-    model = TfidfModel.fit(list(train["text"]), holder.context_strings(train),
+    model = TfidfModel.fit(list(train["text"]), context_strings(context, train["context_speakers"],
+                                                                train["context_texts"]),
                            label_matrix(train["labels"], taxonomy.index), spec, taxonomy)
-    dev_probs = model.predict_proba(list(dev["text"]), holder.context_strings(dev))
+    dev_probs = model.predict_proba(list(dev["text"]), context_strings(context, dev["context_speakers"],
+                                                                       dev["context_texts"]))
     model.save(Path(model_dir), context)
     tune(dev_probs, label_matrix(dev["labels"], taxonomy.index), taxonomy, min_support).save(model_dir)
     return finish(Path(model_dir), data)

@@ -105,7 +105,8 @@ class Trainer:
     # --- evaluation ----------------------------------------------------------------------
     def evaluate(self) -> dict[str, float]:
         probs, labels, losses = [], [], []
-        for batch, p in zip(self.dev_dl, forward_probs(self.model, self.dev_dl)):
+        for batch in self.dev_dl:  # one pass: each batch's labels stay beside its probabilities
+            p = next(forward_probs(self.model, [batch]))
             logits = torch.logit(p.clamp(1e-7, 1 - 1e-7))
             losses.append(self.loss_fn(logits, batch["labels"]).reshape(1))
             p, y = self.accelerator.gather_for_metrics((p, batch["labels"]))

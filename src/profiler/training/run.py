@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from profiler.decision import DecisionRule, tune
+from profiler.decision import tune
 from profiler.metrics import headline
 from profiler.modeling import TaggerSettings, TurnTagger, truncate_layers
-from profiler.scoring import score_encoded
+from profiler.evaluation import evaluate_dir
+from profiler.scoring import score_features
 from profiler.taxonomy import Taxonomy
 from profiler.training.data import DataSpec, encode, keep_untagged, label_counts, load_turns
 from profiler.training.loop import Trainer, TrainArgs
@@ -41,12 +42,6 @@ def init_head_bias(model: TurnTagger, positives: torch.Tensor, total: int) -> No
     prior = (positives.float() / max(total, 1)).clamp(1e-4, 0.5)
     with torch.no_grad():
         model.head.bias.copy_(torch.log(prior / (1 - prior)))
-
-
-def evaluate_split(model, tokenizer, encoded, rule: DecisionRule, batch_size: int) -> dict:
-    probs = score_encoded(model, tokenizer, encoded, batch_size=batch_size)
-    truth = np.asarray(encoded["labels"]) > 0.5
-    return headline(truth, rule.decide(probs))
 
 
 def train_encoder(job: EncoderJob, taxonomy: Taxonomy, run_dir: Path, model_dir: Path) -> dict:
@@ -75,7 +70,7 @@ def train_encoder(job: EncoderJob, taxonomy: Taxonomy, run_dir: Path, model_dir:
     if not trainer.accelerator.is_main_process:
         return {}
     best, _, _ = TurnTagger.load(best_dir, expected=taxonomy)
-    dev_probs = score_encoded(best, tokenizer, encoded["dev"], batch_size=job.args.eval_batch_size)
+    dev_probs = score_features(best, tokenizer, encoded["dev"].to_dict())
     rule = tune(dev_probs, np.asarray(encoded["dev"]["labels"]) > 0.5, taxonomy, job.min_support)
     extra = {"kind": "encoder", "trained_steps": state.step, "best_step": state.best_step,
              "train_args": json.loads(json.dumps(asdict(job.args), default=str)), "loss": asdict(job.loss),
@@ -87,9 +82,7 @@ def train_encoder(job: EncoderJob, taxonomy: Taxonomy, run_dir: Path, model_dir:
                "train_seconds": round(seconds, 1),
                "train_samples_per_second": round(state.step * job.args.batch_size * job.args.grad_accum / seconds, 2)}
     if job.data.test:
-        test = encode(load_turns(job.data.test, taxonomy, k, job.data.strict), tokenizer, job.settings.context,
-                      taxonomy)
-        metrics["test"] = evaluate_split(best, tokenizer, test, rule, job.args.eval_batch_size)
+        metrics["test"] = evaluate_dir(model_dir, job.data.test, job.data.strict)  # the path users run
     (model_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     log.info("model -> %s | dev macro-F1 %.4f%s", model_dir, metrics["dev"]["macro_f1"],
              f" | test micro-F1 {metrics['test']['micro_f1']:.4f} macro-F1 {metrics['test']['macro_f1']:.4f}"

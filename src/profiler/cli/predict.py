@@ -1,0 +1,52 @@
+"""profiler-predict: per-turn tags for every customer turn, then per-customer profiles."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig
+
+from profiler.cli.common import CONFIG_PATH, VERSION_BASE, to_dict
+from profiler.predict.output import ScoresSpec
+from profiler.predict.profiles import write_profiles
+from profiler.predict.runner import PredictJob, run_predict
+from profiler.predictor import InferenceSettings
+from profiler.taxonomy import Taxonomy
+
+log = logging.getLogger(__name__)
+
+
+def build_job(cfg: DictConfig) -> PredictJob:
+    inputs = cfg.input if isinstance(cfg.input, str) else list(cfg.input)
+    return PredictJob(model_dir=Path(cfg.model_dir), inputs=inputs, output=Path(cfg.output),
+                      chunk_dialogues=cfg.chunk_dialogues, scores=ScoresSpec(**to_dict(cfg.scores)),
+                      inference=InferenceSettings(**to_dict(cfg.inference)))
+
+
+def predict(cfg: DictConfig) -> dict:
+    if cfg.num_threads:
+        torch.set_num_threads(int(cfg.num_threads))
+    job = build_job(cfg)
+    summary = run_predict(job)
+    if summary and cfg.profiles:
+        taxonomy = Taxonomy.from_tsv(job.model_dir / "taxonomy.tsv")
+        summary.update(write_profiles(job.output, taxonomy, job.output.parent, cfg.evidence_per_tag))
+    if summary:
+        log.info("%d dialogues (%d rejected -> %s), %d customer turns -> %s; %s profiles",
+                 summary["dialogues"], summary["rejected"], summary["errors"], summary["turns"], summary["output"],
+                 summary.get("profiles", "no"))
+    return summary
+
+
+@hydra.main(config_path=CONFIG_PATH, config_name="predict", version_base=VERSION_BASE)
+def main(cfg: DictConfig) -> None:
+    summary = predict(cfg)
+    sys.exit(1 if summary.get("rejected") else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""The per-turn output contract of ``profiler-predict`` (JSONL, one line per customer turn)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from profiler.data.turns import explode_dialogue
+from profiler.taxonomy import Taxonomy
+
+
+@dataclass(frozen=True)
+class ScoresSpec:
+    top_k: int | None = None      # keep only the k highest scores per turn
+    floor: float | None = None    # keep only scores ≥ floor
+    digits: int = 6
+
+    def select(self, probs: np.ndarray, ids: tuple[str, ...]) -> dict[str, float]:
+        order = np.argsort(-probs, kind="stable")
+        if self.top_k is not None:
+            order = order[:self.top_k]
+        if self.floor is not None:
+            order = order[probs[order] >= self.floor]
+        return {ids[j]: round(float(probs[j]), self.digits) for j in order}
+
+
+def customer_turns(dialogues: list[dict], max_context_turns: int) -> list[dict]:
+    """Customer turns of the dialogues in input order, each with its context (labels ignored)."""
+    return [t for d in dialogues for t in explode_dialogue(d, max_context_turns)]
+
+
+def turn_lines(turns: list[dict], probs: np.ndarray, decided: np.ndarray, taxonomy: Taxonomy,
+               scores: ScoresSpec) -> list[str]:
+    ids = taxonomy.ids
+    lines = []
+    for turn, p, d in zip(turns, probs, decided):
+        row = {"dialogue_id": turn["dialogue_id"], "turn_index": turn["turn_index"], "speaker": "customer",
+               "text": turn["text"], "labels": [ids[j] for j in np.flatnonzero(d)],
+               "scores": scores.select(p, ids), "customer_id": turn["customer_id"],
+               "started_at": turn["started_at"]}
+        lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+    return lines

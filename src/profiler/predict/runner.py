@@ -1,0 +1,166 @@
+"""Batch prediction over dialogue files: streaming, resumable, shardable across processes.
+
+The input is cut into chunks of ``chunk_dialogues`` consecutive records (valid or not), numbered
+in input order. Each chunk is scored into its own part file, committed by an atomic rename, so a
+chunk is either wholly done or not done at all. Hence:
+
+* resume: a re-run with the same arguments skips committed chunks (kill -9 at any moment loses
+  at most the chunks in flight, never duplicates or gaps);
+* several processes (``accelerate launch``): process r takes chunks r, r+N, r+2N…; the main process
+  concatenates the parts in chunk order, so the output equals a single-process run byte for byte;
+* flat memory: one chunk of dialogues is held at a time, whatever the input size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from itertools import islice
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from profiler.data.contract import Record, expand_paths, iter_records
+from profiler.predict.output import ScoresSpec, customer_turns, turn_lines
+from profiler.predictor import InferenceSettings, Predictor
+
+log = logging.getLogger(__name__)
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class PredictJob:
+    model_dir: Path
+    inputs: list[str]
+    output: Path
+    chunk_dialogues: int = 256
+    scores: ScoresSpec = field(default_factory=ScoresSpec)
+    inference: InferenceSettings = field(default_factory=InferenceSettings)
+
+    @property
+    def parts_dir(self) -> Path:
+        return self.output.parent / f".{self.output.name}.parts"
+
+    @property
+    def errors_path(self) -> Path:
+        return self.output.parent / "errors.jsonl"
+
+    def fingerprint(self, files: list[Path]) -> str:
+        """What must not change between a killed run and its resumption."""
+        h = hashlib.sha256()
+        for name in ("config.json", "decision.json"):
+            path = Path(self.model_dir, name)
+            h.update(path.read_bytes() if path.is_file() else b"-")
+        for f in files:
+            st = f.stat()
+            h.update(f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
+        h.update(json.dumps([self.chunk_dialogues, asdict(self.scores)]).encode())
+        return h.hexdigest()
+
+
+def chunks(records: Iterator[Record], size: int) -> Iterator[tuple[int, list[Record]]]:
+    for number, chunk in enumerate(iter(lambda: list(islice(records, size)), [])):
+        yield number, chunk
+
+
+def _atomic_write(path: Path, lines: list[str]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(lines)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def score_chunk(predictor: Predictor, records: list[Record], job: PredictJob, number: int) -> int:
+    """Score one chunk into its part files; the turns file is written last: it marks the chunk done."""
+    dialogues = [r.dialogue for r in records if r.dialogue is not None]
+    turns = customer_turns(dialogues, predictor.context.max_turns)
+    lines: list[str] = []
+    if turns:
+        cols = {k: [t[k] for t in turns] for k in ("text", "context_speakers", "context_texts")}
+        probs, decided = predictor.predict(cols)
+        lines = turn_lines(turns, probs, decided, predictor.taxonomy, job.scores)
+    errors = [json.dumps(p.to_dict(), ensure_ascii=False) + "\n" for r in records for p in r.problems]
+    meta = {"records": len(records), "dialogues": len(dialogues), "rejected": len(records) - len(dialogues),
+            "turns": len(turns)}
+    _atomic_write(job.parts_dir / f"{number:08d}.errors.jsonl", errors)
+    _atomic_write(job.parts_dir / f"{number:08d}.meta.json", [json.dumps(meta)])
+    _atomic_write(job.parts_dir / f"{number:08d}.jsonl", lines)
+    return len(turns)
+
+
+def _prepare_parts(job: PredictJob, fingerprint: str) -> None:
+    manifest = job.parts_dir / MANIFEST
+    if manifest.is_file():
+        if json.loads(manifest.read_text())["fingerprint"] != fingerprint:
+            raise RuntimeError(f"{job.parts_dir}: unfinished parts of a run with other inputs, model or settings; "
+                               f"delete that directory to start over")
+        log.info("resuming from %s", job.parts_dir)
+        return
+    job.parts_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_write(manifest, [json.dumps({"fingerprint": fingerprint, "model_dir": str(job.model_dir)})])
+
+
+def run_predict(job: PredictJob) -> dict:
+    """Score every customer turn of every input dialogue into ``job.output``; returns the summary."""
+    from accelerate import PartialState
+    import torch
+
+    state = PartialState(cpu=not torch.cuda.is_available())
+    files = expand_paths(job.inputs)
+    inference = job.inference
+    if inference.device == "auto" and state.num_processes > 1:
+        inference = InferenceSettings(**{**asdict(inference), "device": str(state.device)})
+    predictor = Predictor.from_pretrained(job.model_dir, settings=inference)
+    if state.is_main_process:
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        _prepare_parts(job, job.fingerprint(files))
+    state.wait_for_everyone()
+    started, done_turns, n_chunks = time.perf_counter(), 0, 0
+    bar = tqdm(desc=f"predict[{state.process_index}]", unit="turn", disable=not state.is_local_main_process)
+    for number, records in chunks(iter_records(files, None, check_labels=False), job.chunk_dialogues):
+        n_chunks = number + 1
+        if number % state.num_processes != state.process_index or (job.parts_dir / f"{number:08d}.jsonl").exists():
+            continue
+        n = score_chunk(predictor, records, job, number)
+        done_turns += n
+        bar.update(n)
+    bar.close()
+    seconds = time.perf_counter() - started
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        return {}
+    summary = merge_parts(job, n_chunks)
+    summary.update(seconds=round(seconds, 2), turns_scored_now=done_turns,
+                   turns_per_second=round(done_turns / seconds, 1) if seconds else None,
+                   processes=state.num_processes)
+    (job.output.parent / "predict_summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def merge_parts(job: PredictJob, n_chunks: int) -> dict:
+    """Concatenate the parts in chunk order (atomically), then remove them."""
+    totals = {"records": 0, "dialogues": 0, "rejected": 0, "turns": 0}
+    missing = [i for i in range(n_chunks) if not (job.parts_dir / f"{i:08d}.jsonl").exists()]
+    if missing:
+        raise RuntimeError(f"{job.parts_dir}: chunks {missing[:10]} were never written")
+    for target, suffix in ((job.output, ".jsonl"), (job.errors_path, ".errors.jsonl")):
+        tmp = target.with_name(target.name + ".tmp")
+        with open(tmp, "wb") as out:
+            for i in range(n_chunks):
+                with open(job.parts_dir / f"{i:08d}{suffix}", "rb") as part:
+                    shutil.copyfileobj(part, out)
+        os.replace(tmp, target)
+    for i in range(n_chunks):
+        meta = json.loads((job.parts_dir / f"{i:08d}.meta.json").read_text())
+        for k in totals:
+            totals[k] += meta[k]
+    shutil.rmtree(job.parts_dir)
+    return {**totals, "output": str(job.output), "errors": str(job.errors_path)}
