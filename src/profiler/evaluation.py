@@ -67,12 +67,14 @@ def build_metrics(ev: Evaluation, min_support: int = 5, resamples: int = 1000, s
     per_tag = per_tag_table(ev.truth, ev.pred, ev.probs, tax, rule.thresholds, min_support)
     aps = [per_tag[j]["average_precision"] for j in macro_tags]
     aucs = [per_tag[j]["roc_auc"] for j in macro_tags if per_tag[j]["roc_auc"] is not None]
-    config = json.loads((ev.model_dir / "config.json").read_text())
+    source = ev.model_dir / ("config.json" if (ev.model_dir / "config.json").is_file() else "bundle.json")
+    meta = json.loads(source.read_text())
+    base = (meta.get("profiler") or {}).get("base") if "profiler" in meta else meta.get("base")
     return {
         "schema": SCHEMA_VERSION,
         "model": {"dir": str(ev.model_dir), "name": ev.model_dir.name, "kind": ev.predictor.kind,
                   "taxonomy_version": tax.version, "taxonomy_hash": tax.hash,
-                  "base": (config.get("profiler") or {}).get("base")},
+                  "base": base},
         "data": {"path": ev.data, "turns": int(len(ev.truth)),
                  "dialogues": int(len(set(ev.turns["dialogue_id"]))), "positives": int(ev.truth.sum())},
         "settings": {"min_support": min_support, "bootstrap": {"unit": "dialogue", "resamples": resamples,

@@ -28,6 +28,8 @@ TURN_COLUMNS = ("text", "context_speakers", "context_texts")
 
 @dataclass(frozen=True)
 class InferenceSettings:
+    backend: str = "torch"        # torch: a model directory; onnx: an export bundle (profiler-export)
+    onnx_variant: str = "fp32"    # fp32 | int8: which graph of the bundle to run
     device: str = "auto"          # auto: cuda when available, else cpu
     precision: str = "fp32"       # fp16/bf16 autocast on GPU (on CPU without bf16 units it is slower)
     max_tokens: int = 8192        # token budget per batch (rows × longest row)
@@ -47,13 +49,30 @@ class Predictor:
         self.settings = settings or InferenceSettings()
         self.device = self.settings.resolve_device()
         if kind == "encoder":
+            from profiler.scoring import torch_forward
+
             self.model.to(self.device).eval()
+            self.forward = torch_forward(self.model, self.settings.precision)
+        if kind == "onnx":
+            self.device = torch.device("cpu")  # ORT takes numpy arrays; its execution provider picks the device
+            self.forward = self.model.forward
+        if tokenizer is not None:
             self.builder = TurnInputBuilder(tokenizer, context)  # keeps its [UNK]-rescue memo across calls
 
     @classmethod
     def from_pretrained(cls, model_dir: str | Path, expected: Taxonomy | None = None,
                         settings: InferenceSettings | None = None) -> Predictor:
         model_dir = Path(model_dir)
+        settings = settings or InferenceSettings()
+        if settings.backend == "onnx":
+            from profiler.export.runtime import load_bundle
+
+            return cls(*load_bundle(model_dir, settings.onnx_variant, expected), settings=settings)
+        if settings.backend != "torch":
+            raise ValueError(f"backend must be torch or onnx, got {settings.backend!r}")
+        if (model_dir / "bundle.json").is_file():
+            raise ModelDirError(f"{model_dir} is an ONNX export bundle: use backend=onnx "
+                                f"(inference.backend=onnx on the command line)")
         if not (model_dir / "config.json").is_file():
             raise ModelDirError(f"{model_dir}: config.json is missing; is this a profiler model directory?")
         meta = json.loads((model_dir / "config.json").read_text()).get("profiler") or {}
@@ -80,12 +99,12 @@ class Predictor:
     def predict_proba(self, turns: Mapping[str, Sequence]) -> np.ndarray:
         """[turns, tags] probabilities."""
         cols = {k: list(turns[k]) for k in TURN_COLUMNS}
-        if self.kind == "encoder":
+        if self.kind in ("encoder", "onnx"):
             from profiler.scoring import score_features
 
             s = self.settings
-            return score_features(self.model, self.tokenizer, self.builder(cols), s.max_tokens, s.max_batch_size,
-                                  self.device, s.precision)
+            return score_features(self.forward, self.tokenizer, self.builder(cols), len(self.taxonomy), s.max_tokens,
+                                  s.max_batch_size, self.device)
         if self.kind == "tfidf":
             return self.model.predict_proba(cols["text"], context_strings(self.context, cols["context_speakers"],
                                                                           cols["context_texts"]))

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -30,13 +31,17 @@ def forward_probs(model: torch.nn.Module, batches: Iterable[dict], precision: st
         yield torch.sigmoid(logits.float())
 
 
-def score_features(model: torch.nn.Module, tokenizer, features: dict[str, list], max_tokens: int = 8192,
-                   max_batch_size: int = 256, device: torch.device | str = "cpu",
-                   precision: str = "fp32") -> np.ndarray:
-    """Probabilities [turns, tags] in the order of ``features`` (columns from ``TurnInputBuilder``);
-    batches are packed by token budget over length-sorted turns, and the order restored."""
+def score_features(forward: Callable[[Iterable[dict]], Iterable], tokenizer, features: dict[str, list],
+                   n_tags: int, max_tokens: int = 8192, max_batch_size: int = 256,
+                   device: torch.device | str = "cpu") -> np.ndarray:
+    """Probabilities [turns, tags] in the order of ``features`` (columns from ``TurnInputBuilder``).
+
+    Batches are packed by token budget over length-sorted turns, and the order restored. ``forward``
+    maps padded batches to probabilities: the torch model (``forward_probs``) or an ONNX Runtime
+    session (``profiler.export.runtime``), so both backends share everything else.
+    """
     n = len(features["input_ids"])
-    out = np.empty((n, model.head.out_features), dtype=np.float32)
+    out = np.empty((n, n_tags), dtype=np.float32)
     if n == 0:
         return out
     batches = token_budget_batches([len(x) for x in features["input_ids"]], max_tokens, max_batch_size)
@@ -48,6 +53,10 @@ def score_features(model: torch.nn.Module, tokenizer, features: dict[str, list],
             rows = [{c: features[c][i] for c in columns} for i in idx]
             yield {k: v.to(device) for k, v in collate(rows).items()}
 
-    for idx, probs in zip(batches, forward_probs(model, tensors(), precision)):
-        out[idx] = probs.cpu().numpy()
+    for idx, probs in zip(batches, forward(tensors())):
+        out[idx] = probs.cpu().numpy() if isinstance(probs, torch.Tensor) else probs
     return out
+
+
+def torch_forward(model: torch.nn.Module, precision: str = "fp32") -> Callable[[Iterable[dict]], Iterable]:
+    return functools.partial(forward_probs, model, precision=precision)

@@ -31,14 +31,19 @@ def customer_turns(dialogues: list[dict], max_context_turns: int) -> list[dict]:
     return [t for d in dialogues for t in explode_dialogue(d, max_context_turns)]
 
 
-def turn_lines(turns: list[dict], probs: np.ndarray, decided: np.ndarray, taxonomy: Taxonomy,
-               scores: ScoresSpec) -> list[str]:
+def turn_rows(turns: list[dict], probs: np.ndarray, decided: np.ndarray, taxonomy: Taxonomy,
+              scores: ScoresSpec) -> list[dict]:
     ids = taxonomy.ids
-    lines = []
-    for turn, p, d in zip(turns, probs, decided):
-        row = {"dialogue_id": turn["dialogue_id"], "turn_index": turn["turn_index"], "speaker": "customer",
-               "text": turn["text"], "labels": [ids[j] for j in np.flatnonzero(d)],
-               "scores": scores.select(p, ids), "customer_id": turn["customer_id"],
-               "started_at": turn["started_at"]}
-        lines.append(json.dumps(row, ensure_ascii=False) + "\n")
-    return lines
+    return [{"dialogue_id": turn["dialogue_id"], "turn_index": turn["turn_index"], "speaker": "customer",
+             "text": turn["text"], "labels": [ids[j] for j in np.flatnonzero(d)], "scores": scores.select(p, ids),
+             "customer_id": turn["customer_id"], "started_at": turn["started_at"]}
+            for turn, p, d in zip(turns, probs, decided)]
+
+
+def predict_rows(predictor, dialogues: list[dict], scores: ScoresSpec) -> list[dict]:
+    """Valid dialogues -> output rows: the one path behind profiler-predict and profiler-serve."""
+    turns = customer_turns(dialogues, predictor.context.max_turns)
+    if not turns:
+        return []
+    probs, decided = predictor.predict({k: [t[k] for t in turns] for k in ("text", "context_speakers", "context_texts")})
+    return turn_rows(turns, probs, decided, predictor.taxonomy, scores)

@@ -27,7 +27,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from profiler.data.contract import Record, expand_paths, iter_records
-from profiler.predict.output import ScoresSpec, customer_turns, turn_lines
+from profiler.predict.output import ScoresSpec, predict_rows
 from profiler.predictor import InferenceSettings, Predictor
 
 log = logging.getLogger(__name__)
@@ -81,19 +81,14 @@ def _atomic_write(path: Path, lines: list[str]) -> None:
 def score_chunk(predictor: Predictor, records: list[Record], job: PredictJob, number: int) -> int:
     """Score one chunk into its part files; the turns file is written last: it marks the chunk done."""
     dialogues = [r.dialogue for r in records if r.dialogue is not None]
-    turns = customer_turns(dialogues, predictor.context.max_turns)
-    lines: list[str] = []
-    if turns:
-        cols = {k: [t[k] for t in turns] for k in ("text", "context_speakers", "context_texts")}
-        probs, decided = predictor.predict(cols)
-        lines = turn_lines(turns, probs, decided, predictor.taxonomy, job.scores)
+    lines = [json.dumps(row, ensure_ascii=False) + "\n" for row in predict_rows(predictor, dialogues, job.scores)]
     errors = [json.dumps(p.to_dict(), ensure_ascii=False) + "\n" for r in records for p in r.problems]
     meta = {"records": len(records), "dialogues": len(dialogues), "rejected": len(records) - len(dialogues),
-            "turns": len(turns)}
+            "turns": len(lines)}
     _atomic_write(job.parts_dir / f"{number:08d}.errors.jsonl", errors)
     _atomic_write(job.parts_dir / f"{number:08d}.meta.json", [json.dumps(meta)])
     _atomic_write(job.parts_dir / f"{number:08d}.jsonl", lines)
-    return len(turns)
+    return len(lines)
 
 
 def _prepare_parts(job: PredictJob, fingerprint: str) -> None:

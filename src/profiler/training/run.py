@@ -16,7 +16,7 @@ from profiler.decision import tune
 from profiler.metrics import headline
 from profiler.modeling import TaggerSettings, TurnTagger, truncate_layers
 from profiler.evaluation import evaluate_dir
-from profiler.scoring import score_features
+from profiler.scoring import score_features, torch_forward
 from profiler.taxonomy import Taxonomy
 from profiler.training.data import DataSpec, encode, keep_untagged, label_counts, load_turns
 from profiler.training.loop import Trainer, TrainArgs
@@ -70,11 +70,12 @@ def train_encoder(job: EncoderJob, taxonomy: Taxonomy, run_dir: Path, model_dir:
     if not trainer.accelerator.is_main_process:
         return {}
     best, _, _ = TurnTagger.load(best_dir, expected=taxonomy)
-    dev_probs = score_features(best, tokenizer, encoded["dev"].to_dict())
+    dev_probs = score_features(torch_forward(best), tokenizer, encoded["dev"].to_dict(), len(taxonomy))
     rule = tune(dev_probs, np.asarray(encoded["dev"]["labels"]) > 0.5, taxonomy, job.min_support)
     extra = {"kind": "encoder", "trained_steps": state.step, "best_step": state.best_step,
              "train_args": json.loads(json.dumps(asdict(job.args), default=str)), "loss": asdict(job.loss),
-             "num_layers": job.num_layers, "decision": "decision.json"}
+             "num_layers": job.num_layers, "decision": "decision.json",
+             "data": {"train": job.data.train, "dev": job.data.dev, "untagged_keep": job.data.untagged_keep}}
     best.save(model_dir, tokenizer, taxonomy, extra=extra)
     rule.save(model_dir)
     metrics = {"dev": headline(np.asarray(encoded["dev"]["labels"]) > 0.5, rule.decide(dev_probs)),

@@ -1,0 +1,58 @@
+"""Serving speed of the export formats: torch fp32 vs ONNX fp32 vs ONNX int8, same turns, one run.
+
+Each backend goes through the same Predictor path (token-budget batches, thresholds, exclusive
+decoding); F1 is printed beside each so a speed-up is never read without its accuracy cost.
+Usage:
+    python scripts/bench_export.py --model models/e5-small-synthetic --bundle bundles/e5-small-synthetic \
+        --data data/synthetic/test.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", required=True, help="the torch model directory")
+    ap.add_argument("--bundle", required=True, help="its export bundle (profiler-export format=int8)")
+    ap.add_argument("--data", default="data/synthetic/test.jsonl", help="labelled dialogues")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-turns", type=int, default=None)
+    a = ap.parse_args()
+    os.environ["OMP_NUM_THREADS"] = str(a.threads)   # before torch/ORT create their thread pools
+    import torch
+
+    from profiler.evaluation import label_matrix
+    from profiler.metrics import headline
+    from profiler.predictor import InferenceSettings, Predictor
+    from profiler.training.data import load_turns
+
+    torch.set_num_threads(a.threads)
+    runs = {"torch fp32": (a.model, InferenceSettings(device="cpu")),
+            "ONNX fp32": (a.bundle, InferenceSettings(backend="onnx")),
+            "ONNX int8": (a.bundle, InferenceSettings(backend="onnx", onnx_variant="int8"))}
+    rows, turns, truth = {}, None, None
+    for name, (path, settings) in runs.items():
+        predictor = Predictor.from_pretrained(path, settings=settings)
+        if turns is None:
+            turns = load_turns(a.data, predictor.taxonomy, predictor.context.max_turns)
+            if a.max_turns:
+                turns = turns.select(range(min(a.max_turns, len(turns))))
+            truth = label_matrix(turns["labels"], predictor.taxonomy.index)
+            predictor.predict(turns.select(range(min(64, len(turns)))))  # warm-up: thread pools, allocator
+        start = time.perf_counter()
+        _, decided = predictor.predict(turns)
+        seconds = time.perf_counter() - start
+        rows[name] = (len(turns) / seconds, headline(truth, decided))
+    base = rows["torch fp32"][0]
+    print(f"\n{len(turns)} customer turns from {a.data}, {a.threads} threads\n")
+    print("| backend | turns/s | vs torch fp32 | micro-F1 | macro-F1 |\n|---|---|---|---|---|")
+    for name, (tps, h) in rows.items():
+        print(f"| {name} | {tps:.1f} | {tps / base:.2f}x | {h['micro_f1']:.4f} | {h['macro_f1']:.4f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Export gates: an exported graph ships only if it provably behaves like the torch model.
+
+* Parity (fp32 ONNX vs torch): max |Δprobability| ≤ ``max_abs_diff`` and identical decided tag sets
+  on ≥ ``min_label_agreement`` of the turns.
+* int8 (dynamic quantization vs fp32 ONNX): dev macro-F1 may drop by at most ``max_f1_drop`` (in
+  F1 points, i.e. 1.0 = 0.01); the per-tag table is logged either way, because a small macro drop can
+  hide one tag that collapsed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from profiler.metrics import headline, per_tag_f1
+from profiler.predictor import Predictor
+
+log = logging.getLogger(__name__)
+TURN_COLUMNS = ("text", "context_speakers", "context_texts")
+
+
+class ExportGateError(RuntimeError):
+    """The exported artefact does not match the model closely enough to be served."""
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    max_abs_diff: float = 1e-4
+    min_label_agreement: float = 0.999
+    max_f1_drop: float = 1.0          # F1 points
+
+
+def parity(reference: Predictor, exported: Predictor, turns, spec: GateSpec) -> dict:
+    ref_p, ref_d = reference.predict(turns)
+    exp_p, exp_d = exported.predict(turns)
+    diff = float(np.abs(ref_p - exp_p).max()) if len(ref_p) else 0.0
+    agree = float((ref_d == exp_d).all(axis=1).mean()) if len(ref_d) else 1.0
+    result = {"turns": int(len(ref_p)), "max_abs_diff": diff, "label_agreement": agree,
+              "passed": diff <= spec.max_abs_diff and agree >= spec.min_label_agreement,
+              "thresholds": {"max_abs_diff": spec.max_abs_diff, "min_label_agreement": spec.min_label_agreement}}
+    log.info("parity on %d turns: max |dp| %.2e, identical tag sets %.4f%% -> %s", result["turns"], diff,
+             100 * agree, "pass" if result["passed"] else "FAIL")
+    return result
+
+
+def f1_gate(fp32: Predictor, int8: Predictor, turns, truth: np.ndarray, spec: GateSpec) -> dict:
+    _, d32 = fp32.predict(turns)
+    _, d8 = int8.predict(turns)
+    m32, m8 = headline(truth, d32)["macro_f1"], headline(truth, d8)["macro_f1"]
+    drop = 100 * (m32 - m8)
+    f32, f8 = per_tag_f1(truth, d32), per_tag_f1(truth, d8)
+    support = truth.sum(axis=0)
+    table = [{"tag": t, "support": int(s), "f1_fp32": float(a), "f1_int8": float(b), "delta": float(b - a)}
+             for t, s, a, b in zip(fp32.taxonomy.ids, support, f32, f8) if s > 0]
+    table.sort(key=lambda r: r["delta"])
+    lines = [f"{'tag':45s} {'support':>7s} {'fp32':>6s} {'int8':>6s} {'delta':>7s}"]
+    lines += [f"{r['tag']:45s} {r['support']:7d} {r['f1_fp32']:6.3f} {r['f1_int8']:6.3f} {r['delta']:+7.3f}"
+              for r in table]
+    log.info("int8 vs fp32 per tag (worst first):\n%s", "\n".join(lines))
+    result = {"turns": int(len(truth)), "macro_f1_fp32": m32, "macro_f1_int8": m8, "drop_points": drop,
+              "max_drop_points": spec.max_f1_drop, "passed": drop <= spec.max_f1_drop, "per_tag": table}
+    log.info("int8 gate: macro-F1 %.4f -> %.4f (drop %.2f points, limit %.2f) -> %s", m32, m8, drop,
+             spec.max_f1_drop, "pass" if result["passed"] else "FAIL")
+    return result

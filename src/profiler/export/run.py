@@ -1,0 +1,85 @@
+"""profiler-export's work: graph -> parity gate -> optional int8 + gate -> Triton layout -> bundle.
+
+The bundle is assembled in a temporary directory and renamed into place only when every gate
+passed; a failed export leaves ``<out>.rejected/`` (for inspection) and raises, so nothing
+unverified can be picked up by a deployment script.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from profiler.export.bundle import export_graph, write_meta
+from profiler.export.gates import ExportGateError, GateSpec, f1_gate, parity
+from profiler.export.quantize import quantize_int8
+from profiler.export.runtime import GRAPHS
+from profiler.export.triton import write_triton_repo
+from profiler.predictor import InferenceSettings, Predictor
+
+log = logging.getLogger(__name__)
+FORMATS = ("onnx", "int8")
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    model_dir: Path
+    out_dir: Path
+    dev: str                          # labelled dialogue file for the gates
+    format: str = "int8"              # onnx: fp32 graph; int8: fp32 + int8 graphs
+    opset: int = 18
+    with_logits: bool = False
+    gate: GateSpec = field(default_factory=GateSpec)
+    gate_max_turns: int | None = None # score only the first N dev turns in the gates (None: all)
+    triton_max_batch_size: int = 64
+
+
+def _gate_turns(job: ExportJob, predictor: Predictor):
+    from profiler.evaluation import label_matrix
+    from profiler.training.data import load_turns
+
+    turns = load_turns(job.dev, predictor.taxonomy, predictor.context.max_turns)
+    if job.gate_max_turns:
+        turns = turns.select(range(min(job.gate_max_turns, len(turns))))
+    return turns, label_matrix(turns["labels"], predictor.taxonomy.index)
+
+
+def _reject(tmp: Path, out_dir: Path, message: str) -> None:
+    rejected = out_dir.with_name(out_dir.name + ".rejected")
+    shutil.rmtree(rejected, ignore_errors=True)
+    tmp.rename(rejected)
+    raise ExportGateError(f"{message}; nothing was exported (inspect {rejected})")
+
+
+def export_model(job: ExportJob) -> dict:
+    if job.format not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {job.format!r}")
+    tmp = job.out_dir.with_name(f".{job.out_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    meta = export_graph(job.model_dir, tmp, job.opset, job.with_logits)
+    reference = Predictor.from_pretrained(job.model_dir, settings=InferenceSettings(device="cpu"))
+    fp32 = Predictor.from_pretrained(tmp, settings=InferenceSettings(backend="onnx"))
+    turns, truth = _gate_turns(job, reference)
+    meta["parity"] = parity(reference, fp32, turns, job.gate)
+    meta["gate_data"] = {"path": job.dev, "turns": len(turns)}
+    write_meta(tmp, meta)
+    if not meta["parity"]["passed"]:
+        _reject(tmp, job.out_dir, f"ONNX parity gate failed: {meta['parity']}")
+    if job.format == "int8":
+        quantize_int8(tmp / GRAPHS["fp32"], tmp / GRAPHS["int8"])
+        int8 = Predictor.from_pretrained(tmp, settings=InferenceSettings(backend="onnx", onnx_variant="int8"))
+        meta["int8"] = f1_gate(fp32, int8, turns, truth, job.gate)
+        meta["graphs"]["int8"] = GRAPHS["int8"]
+        write_meta(tmp, meta)
+        if not meta["int8"]["passed"]:
+            _reject(tmp, job.out_dir, f"int8 gate failed: macro-F1 dropped {meta['int8']['drop_points']:.2f} "
+                                      f"points (limit {job.gate.max_f1_drop})")
+    write_triton_repo(tmp, meta, job.triton_max_batch_size)
+    meta["gate"] = asdict(job.gate)
+    write_meta(tmp, meta)
+    shutil.rmtree(job.out_dir, ignore_errors=True)
+    tmp.rename(job.out_dir)
+    log.info("bundle -> %s", job.out_dir)
+    return meta

@@ -1,0 +1,75 @@
+"""Model cards: ``model_cards/<name>.md`` rendered from a dataclass and a template.
+
+Facts come from the files that hold them (the model's config.json and decision.json, the training
+corpus's data card, an evaluation's metrics.json, an export bundle's gate results); a fact that is
+not available renders as "[More Information Needed]" instead of being guessed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import jinja2
+
+MISSING = "[More Information Needed]"
+_ENV = jinja2.Environment(loader=jinja2.PackageLoader("profiler.report", "templates"), keep_trailing_newline=True,
+                          undefined=jinja2.StrictUndefined)
+
+
+@dataclass
+class ModelCard:
+    name: str
+    kind: str
+    taxonomy_version: str
+    taxonomy_hash: str
+    n_tags: int
+    base: str | None = None
+    context: dict | None = None
+    training: dict | None = None          # steps, loss, epochs, learning rates
+    train_data: str | None = None
+    data_card: dict | None = None         # profiler-synth's data_card.json when trained on the synthetic corpus
+    decision: dict | None = None          # tuned thresholds summary
+    evaluation: dict | None = None        # an evaluation's metrics.json
+    export: dict | None = None            # bundle.json of an export (parity and int8 gates)
+    created: str = field(default_factory=lambda: date.today().isoformat())
+
+
+def _read_json(path: Path | None) -> dict | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path is not None and path.is_file() else None
+
+
+def card_from_files(model_dir: Path, evaluation: Path | None = None, bundle: Path | None = None) -> ModelCard:
+    config = _read_json(model_dir / "config.json") or {}
+    meta = config.get("profiler") or {}
+    decision = _read_json(model_dir / "decision.json")
+    train_file = (meta.get("data") or {}).get("train")
+    data_card = _read_json(Path(train_file).parent / "data_card.json") if train_file else None
+    args = meta.get("train_args") or {}
+    training = {"steps": meta.get("trained_steps"), "best_step": meta.get("best_step"),
+                "loss": (meta.get("loss") or {}).get("name"), "epochs": args.get("epochs"),
+                "batch_size": args.get("batch_size"), "num_layers": meta.get("num_layers")} if args else None
+    return ModelCard(
+        name=model_dir.name, kind=meta.get("kind", "encoder"), taxonomy_version=meta.get("taxonomy_version", MISSING),
+        taxonomy_hash=meta.get("taxonomy_hash", MISSING), n_tags=len(config.get("id2label") or {}) or 0,
+        base=meta.get("base") or None, context=meta.get("context"), training=training, train_data=train_file,
+        data_card=data_card,
+        decision={"tuned": sum(decision["tuned"]), "global_threshold": decision["global_threshold"],
+                  "min_support": decision["min_support"]} if decision else None,
+        evaluation=_read_json(evaluation), export=_read_json(bundle / "bundle.json") if bundle else None)
+
+
+def render_card(card: ModelCard) -> str:
+    def v(x) -> str:
+        return MISSING if x is None or x == "" else str(x)
+
+    return _ENV.get_template("model_card.md.j2").render(c=card, v=v, MISSING=MISSING)
+
+
+def write_card(card: ModelCard, card_dir: Path) -> Path:
+    card_dir.mkdir(parents=True, exist_ok=True)
+    path = card_dir / f"{card.name}.md"
+    path.write_text(render_card(card), encoding="utf-8")
+    return path
