@@ -46,11 +46,12 @@ def export_graph(model_dir: Path, out_dir: Path, opset: int = 18, with_logits: b
                               else torch.ones_like(example["input_ids"]))
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
     out_dir.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("onnx_ir").setLevel(logging.WARNING)  # one INFO line per deduplicated initializer
     # the dynamo exporter (torch.export): the TorchScript one is deprecated
     torch.onnx.export(_Graph(model.eval(), names, with_logits), tuple(example[n] for n in names),
                       str(out_dir / GRAPHS["fp32"]), input_names=names, output_names=outputs,
                       dynamic_shapes=(tuple({0: batch, 1: sequence} for _ in names),), opset_version=opset,
-                      dynamo=True, external_data=False)
+                      dynamo=True, external_data=False, verbose=False)
     tokenizer.save_pretrained(out_dir)
     for name in ("taxonomy.tsv", "decision.json"):
         shutil.copy2(model_dir / name, out_dir / name)
