@@ -146,11 +146,18 @@ def main() -> None:
     ap.add_argument("--rss-model", help="model for the memory check (default: --model; a small one keeps it quick)")
     ap.add_argument("--rss-turns", default="10000,100000")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--skip-speed", action="store_true", help="only the memory-flatness table")
     ap.add_argument("--child")
     a = ap.parse_args()
     if a.child:
         return child(a.child, a.model, Path(a.data), a.threads)
     tmp = Path(tempfile.mkdtemp())
+    if not a.skip_speed:
+        speed(a, tmp)
+    memory(a, tmp)
+
+
+def speed(a: argparse.Namespace, tmp: Path) -> None:
     speed_data = tmp / "speed.jsonl"
     n = replicate(Path(a.data), a.turns, speed_data)
     rows = {r: spawn(r, a.model, speed_data, a.threads) for r in ("pipeline", "pipeline_batched", "profiler", "ceiling")}
@@ -165,6 +172,9 @@ def main() -> None:
         print(f"| {label} | {tps:.1f} | {tps / base:.2f}x | {rows[r]['peak_rss_mb']:.0f} | {share:.1%} |")
     print(f"\nceiling: {ceil['flops_per_turn'] / 1e9:.3f} GFLOP per turn (unpadded), measured matmul "
           f"{ceil['matmul_gflops']:.1f} GFLOP/s -> at most {ceil['matmul_gflops'] * 1e9 / ceil['flops_per_turn']:.0f} turns/s")
+
+
+def memory(a: argparse.Namespace, tmp: Path) -> None:
     sizes = [int(x) for x in a.rss_turns.split(",")]
     rss_model = a.rss_model or a.model
     print(f"\nmemory flatness, profiler-predict, model {rss_model}\n\n| turns | seconds | peak RSS (MB) | vs smallest |\n|---|---|---|---|")

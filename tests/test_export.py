@@ -36,10 +36,14 @@ def test_onnx_bundle_matches_torch_on_a_tiny_model(tiny_bundle, tiny_model_dir, 
 
 
 def test_onnx_bundle_matches_torch_on_the_real_default_encoder(e5_trained, small_corpus, tmp_path):
+    from profiler.report.card import card_from_files, render_card
+
     model_dir, _ = e5_trained
     meta = export_model(ExportJob(model_dir, tmp_path / "e5", str(small_corpus / "dev.jsonl"), format="onnx"))
     assert meta["parity"]["passed"] and meta["parity"]["max_abs_diff"] <= 1e-4
     assert "int8" not in meta["graphs"]
+    card = render_card(card_from_files(model_dir, bundle=tmp_path / "e5"))   # an fp32-only bundle's card
+    assert "fp32 parity vs torch" in card and "int8 (ONNX Runtime" not in card
 
 
 def test_predict_backend_onnx_gives_the_torch_labels(tiny_bundle, tiny_model_dir, small_corpus, compose_cfg, tmp_path):

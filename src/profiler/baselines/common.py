@@ -21,3 +21,11 @@ def write_model_dir(out: Path, kind: str, taxonomy: Taxonomy, context: ContextCo
     (out / "config.json").write_text(json.dumps(config, ensure_ascii=False, indent=2))
     taxonomy.save(out / "taxonomy.tsv")
     return out
+
+
+def record_training_data(model_dir: Path, data: dict) -> None:
+    """Note which files a baseline was fitted on (model cards read it), as the encoder's config does."""
+    path = model_dir / "config.json"
+    config = json.loads(path.read_text())
+    config["profiler"]["data"] = data
+    path.write_text(json.dumps(config, ensure_ascii=False, indent=2))

@@ -46,7 +46,8 @@ def export_graph(model_dir: Path, out_dir: Path, opset: int = 18, with_logits: b
                               else torch.ones_like(example["input_ids"]))
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
     out_dir.mkdir(parents=True, exist_ok=True)
-    logging.getLogger("onnx_ir").setLevel(logging.WARNING)  # one INFO line per deduplicated initializer
+    for name in ("onnx_ir", "onnxscript"):  # one INFO line per folded constant / deduplicated initializer
+        logging.getLogger(name).setLevel(logging.WARNING)
     # the dynamo exporter (torch.export): the TorchScript one is deprecated
     torch.onnx.export(_Graph(model.eval(), names, with_logits), tuple(example[n] for n in names),
                       str(out_dir / GRAPHS["fp32"]), input_names=names, output_names=outputs,

@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 
+from profiler.baselines.common import record_training_data
 from profiler.baselines.rules import RulesModel, load_patterns
 from profiler.baselines.tfidf import TfidfModel, TfidfSpec
 from profiler.decision import DecisionRule, tune
@@ -41,6 +42,7 @@ def train_rules(patterns_path: str | None, data: DataSpec, taxonomy: Taxonomy, c
 
 
 def finish(model_dir: Path, data: DataSpec) -> dict:
+    record_training_data(model_dir, {"train": data.train, "dev": data.dev, "untagged_keep": data.untagged_keep})
     metrics = {"dev": evaluate_dir(model_dir, data.dev, data.strict)}
     if data.test:
         metrics["test"] = evaluate_dir(model_dir, data.test, data.strict)
