@@ -8,8 +8,11 @@ One run, each runner in its own process (peak RSS is its own), same model weight
   * the same pipeline given the whole list with batch_size=32 (for reference).
 Also: the hardware ceiling (FLOPs per turn against this machine's measured fp32 matmul GFLOP/s),
 and peak RSS of profiler-predict at two input sizes (memory must stay flat as input grows).
-Usage:
-    python scripts/bench_predict.py --model models/e5-small-synthetic --data data/synthetic/test.jsonl
+Usage (the memory check on a tiny model keeps 100k turns to two minutes; memory is about streaming,
+not model size):
+    profiler-train model=tiny trainer.epochs=1 data.test=null model_dir=models/tiny-bench
+    python scripts/bench_predict.py --model models/e5-small-synthetic --bundle bundles/e5-small-synthetic \
+        --rss-model models/tiny-bench --data data/synthetic/test.jsonl
 """
 
 from __future__ import annotations
@@ -60,12 +63,14 @@ def text_pairs(model_dir: str, data: Path) -> tuple[list[dict], list[int]]:
     return pairs, lengths
 
 
-def run_profiler(model_dir: str, data: Path) -> dict:
+def run_profiler(model_dir: str, data: Path, backend: str = "torch") -> dict:
     from profiler.predict.runner import PredictJob, run_predict
+    from profiler.predictor import InferenceSettings
 
     out = Path(tempfile.mkdtemp()) / "turns.jsonl"
     start = time.perf_counter()
-    summary = run_predict(PredictJob(model_dir=Path(model_dir), inputs=[str(data)], output=out))
+    summary = run_predict(PredictJob(model_dir=Path(model_dir), inputs=[str(data)], output=out,
+                                     inference=InferenceSettings(backend=backend)))
     return {"seconds": time.perf_counter() - start, "turns": summary["turns"]}
 
 
@@ -123,7 +128,9 @@ def child(runner: str, model_dir: str, data: Path, threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    result = {"profiler": lambda: run_profiler(model_dir, data), "pipeline": lambda: run_pipeline(model_dir, data, 1),
+    result = {"profiler": lambda: run_profiler(model_dir, data),
+              "profiler_onnx": lambda: run_profiler(model_dir, data, backend="onnx"),
+              "pipeline": lambda: run_pipeline(model_dir, data, 1),
               "pipeline_batched": lambda: run_pipeline(model_dir, data, 32),
               "ceiling": lambda: ceiling(model_dir, data)}[runner]()
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -143,6 +150,7 @@ def main() -> None:
     ap.add_argument("--model", required=True, help="a profiler model directory")
     ap.add_argument("--data", default="data/synthetic/test.jsonl")
     ap.add_argument("--turns", type=int, default=2000, help="turns for the speed comparison")
+    ap.add_argument("--bundle", help="also time profiler-predict inference.backend=onnx on this export bundle")
     ap.add_argument("--rss-model", help="model for the memory check (default: --model; a small one keeps it quick)")
     ap.add_argument("--rss-turns", default="10000,100000")
     ap.add_argument("--threads", type=int, default=2)
@@ -161,12 +169,16 @@ def speed(a: argparse.Namespace, tmp: Path) -> None:
     speed_data = tmp / "speed.jsonl"
     n = replicate(Path(a.data), a.turns, speed_data)
     rows = {r: spawn(r, a.model, speed_data, a.threads) for r in ("pipeline", "pipeline_batched", "profiler", "ceiling")}
+    labels = {"pipeline": "HF pipeline, one call per turn", "pipeline_batched": "HF pipeline, list, batch 32",
+              "profiler": "profiler-predict (torch)"}
+    if a.bundle:
+        rows["profiler_onnx"] = spawn("profiler_onnx", a.bundle, speed_data, a.threads)
+        labels["profiler_onnx"] = "profiler-predict (ONNX Runtime fp32)"
     base = rows["pipeline"]["turns"] / rows["pipeline"]["seconds"]
     ceil = rows["ceiling"]
     print(f"\n{n} customer turns, {a.threads} threads, fp32, model {a.model}\n")
     print("| runner | turns/s | vs pipeline loop | peak RSS (MB) | share of hardware ceiling |\n|---|---|---|---|---|")
-    for r, label in (("pipeline", "HF pipeline, one call per turn"), ("pipeline_batched", "HF pipeline, list, batch 32"),
-                     ("profiler", "profiler-predict")):
+    for r, label in labels.items():
         tps = rows[r]["turns"] / rows[r]["seconds"]
         share = tps * ceil["flops_per_turn"] / (ceil["matmul_gflops"] * 1e9)
         print(f"| {label} | {tps:.1f} | {tps / base:.2f}x | {rows[r]['peak_rss_mb']:.0f} | {share:.1%} |")

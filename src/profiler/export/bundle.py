@@ -49,7 +49,7 @@ def export_graph(model_dir: Path, out_dir: Path, opset: int = 18, with_logits: b
     for name in ("onnx_ir", "onnxscript"):  # one INFO line per folded constant / deduplicated initializer
         logging.getLogger(name).setLevel(logging.WARNING)
     # the dynamo exporter (torch.export): the TorchScript one is deprecated
-    torch.onnx.export(_Graph(model.eval(), names, with_logits), tuple(example[n] for n in names),
+    torch.onnx.export(_Graph(model, names, with_logits).eval(), tuple(example[n] for n in names),
                       str(out_dir / GRAPHS["fp32"]), input_names=names, output_names=outputs,
                       dynamic_shapes=(tuple({0: batch, 1: sequence} for _ in names),), opset_version=opset,
                       dynamo=True, external_data=False, verbose=False)

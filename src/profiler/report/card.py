@@ -50,7 +50,7 @@ def card_from_files(model_dir: Path, evaluation: Path | None = None, bundle: Pat
     args = meta.get("train_args") or {}
     training = {"steps": meta.get("trained_steps"), "best_step": meta.get("best_step"),
                 "loss": (meta.get("loss") or {}).get("name"), "epochs": args.get("epochs"),
-                "batch_size": args.get("batch_size"), "num_layers": meta.get("num_layers")} if args else None
+                "batch_size": args.get("batch_size"), "num_layers": meta.get("num_layers") or "all"} if args else None
     return ModelCard(
         name=model_dir.name, kind=meta.get("kind", "encoder"), taxonomy_version=meta.get("taxonomy_version", MISSING),
         taxonomy_hash=meta.get("taxonomy_hash", MISSING), n_tags=len(config.get("id2label") or {}) or 0,
