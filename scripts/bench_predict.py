@@ -47,12 +47,12 @@ def text_pairs(model_dir: str, data: Path) -> tuple[list[dict], list[int]]:
     """The exact (context, turn) strings profiler builds, and their token lengths."""
     from profiler.data.contract import expand_paths, iter_records
     from profiler.predict.output import customer_turns
-    from profiler.predictor import Predictor
+    from profiler.predictor import TURN_COLUMNS, Predictor
 
     p = Predictor.from_pretrained(model_dir, settings=None)
     dialogues = [r.dialogue for r in iter_records(expand_paths(data), None, check_labels=False) if r.dialogue]
     turns = customer_turns(dialogues, p.context.max_turns)
-    cols = {k: [t[k] for t in turns] for k in ("text", "context_speakers", "context_texts")}
+    cols = {k: [t[k] for t in turns] for k in TURN_COLUMNS}
     lengths = [len(x) for x in p.builder(cols)["input_ids"]]
     pairs = []
     for t in turns:

@@ -120,7 +120,7 @@ def main() -> None:
         rows[runner] = json.loads(next(x for x in out.splitlines() if x.startswith("RESULT "))[7:])
     base = rows["hf"]["steps"] * a.batch_size / rows["hf"]["seconds"]
     print(f"\nbatch {a.batch_size}, {a.steps} optimizer steps, fp32, e5-small {RECIPE['num_layers']} layers, lower {RECIPE['freeze_layers']} frozen\n")
-    print(f"| runner | samples/s | vs HF Trainer | peak RSS (MB) |\n|---|---|---|---|")
+    print("| runner | samples/s | vs HF Trainer | peak RSS (MB) |\n|---|---|---|---|")
     for name, label in (("hf", "HF Trainer (defaults)"), ("ours", "profiler-train loop")):
         sps = rows[name]["steps"] * a.batch_size / rows[name]["seconds"]
         print(f"| {label} | {sps:.1f} | {sps / base:.2f}x | {rows[name]['peak_rss_mb']:.0f} |")

@@ -3,7 +3,6 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 from profiler.export.gates import ExportGateError, GateSpec
 from profiler.export.run import ExportJob, export_model

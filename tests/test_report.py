@@ -19,7 +19,7 @@ def reports(tiny_model_dir, small_corpus, tmp_path_factory):
     with initialize_config_module(config_module="profiler.configs", version_base="1.3"):
         train(compose(config_name="train", overrides=[
             "model=rules", f"data.train={small_corpus}/train.jsonl", f"data.dev={small_corpus}/dev.jsonl",
-            f"data.test=null", f"run_dir={root}/rules-run", f"model_dir={root}/rules"]))
+            "data.test=null", f"run_dir={root}/rules-run", f"model_dir={root}/rules"]))
         cfg = compose(config_name="eval", overrides=[
             f"model_dir=[{tiny_model_dir},{root}/rules]", f"input={small_corpus}/test.jsonl", f"out_dir={root}/out",
             "bootstrap.resamples=200"])

@@ -18,7 +18,6 @@ from profiler.metrics import headline, per_tag_f1
 from profiler.predictor import Predictor
 
 log = logging.getLogger(__name__)
-TURN_COLUMNS = ("text", "context_speakers", "context_texts")
 
 
 class ExportGateError(RuntimeError):

@@ -12,8 +12,6 @@ import os
 import shutil
 from pathlib import Path
 
-from profiler.export.runtime import GRAPHS
-
 _TEMPLATE = """name: "{name}"
 backend: "onnxruntime"
 max_batch_size: {max_batch}

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
 
 from profiler.data.turns import explode_dialogue
+from profiler.predictor import TURN_COLUMNS
 from profiler.taxonomy import Taxonomy
 
 
@@ -45,5 +45,5 @@ def predict_rows(predictor, dialogues: list[dict], scores: ScoresSpec) -> list[d
     turns = customer_turns(dialogues, predictor.context.max_turns)
     if not turns:
         return []
-    probs, decided = predictor.predict({k: [t[k] for t in turns] for k in ("text", "context_speakers", "context_texts")})
+    probs, decided = predictor.predict({k: [t[k] for t in turns] for k in TURN_COLUMNS})
     return turn_rows(turns, probs, decided, predictor.taxonomy, scores)

@@ -79,25 +79,37 @@ def dialogue_summaries(turns: Iterable[dict]) -> Iterator[dict]:
         yield current
 
 
-def aggregate(turns: Iterable[dict], taxonomy: Taxonomy, evidence: int = 3) -> list[Profile]:
-    profiles: dict[str, Profile] = {}
-    seq: dict[str, int] = {}
-    for turn in turns:
+class Aggregator:
+    """Folds turns into profiles one at a time, so one pass over the predictions feeds both outputs."""
+
+    def __init__(self, taxonomy: Taxonomy, evidence: int = 3):
+        self.taxonomy, self.evidence = taxonomy, evidence
+        self.profiles: dict[str, Profile] = {}
+        self.seq: dict[str, int] = {}
+
+    def add(self, turn: dict) -> dict:
         cid = turn.get("customer_id")
         key = cid if cid else f"dialogue:{turn['dialogue_id']}"
-        profile = profiles.setdefault(key, Profile(key, cid))
-        seq.setdefault(turn["dialogue_id"], len(seq))
-        when = _time_key(turn, seq[turn["dialogue_id"]])
+        profile = self.profiles.setdefault(key, Profile(key, cid))
+        self.seq.setdefault(turn["dialogue_id"], len(self.seq))
+        when = _time_key(turn, self.seq[turn["dialogue_id"]])
         profile.dialogues.setdefault(turn["dialogue_id"], when[:2])
         profile.turns += 1
         for tag in turn["labels"]:
-            profile.tags.setdefault(tag, TagStats()).add(turn, turn["scores"].get(tag, 0.0), evidence)
-            if taxonomy.tag(tag).exclusive:
+            profile.tags.setdefault(tag, TagStats()).add(turn, turn["scores"].get(tag, 0.0), self.evidence)
+            if self.taxonomy.tag(tag).exclusive:
                 profile.decided.append((when, {
-                    "tag": tag, "value": taxonomy.tag(tag).value, "score": turn["scores"].get(tag, 0.0),
+                    "tag": tag, "value": self.taxonomy.tag(tag).value, "score": turn["scores"].get(tag, 0.0),
                     "dialogue_id": turn["dialogue_id"], "turn_index": turn["turn_index"],
                     "started_at": turn.get("started_at")}))
-    return list(profiles.values())
+        return turn
+
+
+def aggregate(turns: Iterable[dict], taxonomy: Taxonomy, evidence: int = 3) -> list[Profile]:
+    agg = Aggregator(taxonomy, evidence)
+    for turn in turns:
+        agg.add(turn)
+    return list(agg.profiles.values())
 
 
 def render(profile: Profile, taxonomy: Taxonomy) -> dict:
@@ -130,9 +142,10 @@ def read_turns(path: Path) -> Iterator[dict]:
 
 def write_profiles(predictions: Path, taxonomy: Taxonomy, out_dir: Path, evidence: int = 3) -> dict:
     """``profiles.jsonl`` and ``dialogues.jsonl`` beside the predictions; returns their counts."""
-    n_dialogues = _write_jsonl(out_dir / "dialogues.jsonl", dialogue_summaries(read_turns(predictions)))
-    profiles = aggregate(read_turns(predictions), taxonomy, evidence)
-    n_profiles = _write_jsonl(out_dir / "profiles.jsonl", (render(p, taxonomy) for p in profiles))
+    agg = Aggregator(taxonomy, evidence)
+    turns = (agg.add(turn) for turn in read_turns(predictions))  # one read feeds both outputs
+    n_dialogues = _write_jsonl(out_dir / "dialogues.jsonl", dialogue_summaries(turns))
+    n_profiles = _write_jsonl(out_dir / "profiles.jsonl", (render(p, taxonomy) for p in agg.profiles.values()))
     return {"profiles": n_profiles, "dialogue_summaries": n_dialogues}
 
 
