@@ -108,6 +108,7 @@ def test_forward_save_reload_gives_identical_logits(source, pooling, cache_dir, 
     enc = TurnInputBuilder(tokenizer, settings.context, taxonomy)(context_batch)
     batch = TurnCollator(tokenizer)([{k: enc[k][i] for k in enc} for i in range(len(enc["input_ids"]))])
     assert batch.pop("labels").shape == (12, 95)
+    assert batch.pop("label_mask").min() == 1.0  # no annotation field: every pair annotated
     with torch.inference_mode():
         logits = model.eval()(**batch)
     assert logits.shape == (12, len(taxonomy))

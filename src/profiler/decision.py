@@ -83,8 +83,12 @@ def _counts_per_threshold(probs: np.ndarray, truth: np.ndarray, chunk: int = 409
     return tp, pp
 
 
-def tune(probs: np.ndarray, truth: np.ndarray, taxonomy: Taxonomy, min_support: int = 5) -> DecisionRule:
+def tune(probs: np.ndarray, truth: np.ndarray, taxonomy: Taxonomy, min_support: int = 5,
+         mask: np.ndarray | None = None) -> DecisionRule:
+    """``mask`` (True = annotated): never-annotated pairs count neither as positives nor as predictions."""
     truth = truth.astype(bool)
+    if mask is not None:
+        truth, probs = truth & mask, np.where(mask, probs, 0.0)  # 0.0 is below every grid value
     tp, pp = _counts_per_threshold(probs, truth)
     support = truth.sum(axis=0)
     f1 = 2 * tp / np.maximum(pp + support[None], 1)              # [grid, tags]

@@ -14,8 +14,9 @@ import numpy as np
 from datasets import Dataset
 
 from profiler.bootstrap import dialogue_bootstrap
-from profiler.metrics import calibration, group_table, headline, per_tag_table, scored_tags
+from profiler.metrics import apply_mask, calibration, group_table, headline, per_tag_table, scored_tags
 from profiler.predictor import InferenceSettings, Predictor
+from profiler.taxonomy import Taxonomy
 from profiler.training.data import load_turns
 
 SCHEMA_VERSION = 1
@@ -28,8 +29,24 @@ def label_matrix(labels: list[list[str]], index: dict[str, int]) -> np.ndarray:
     return out
 
 
+def annotation_mask(annotated: list[list[str] | None], taxonomy: Taxonomy) -> np.ndarray:
+    """[turns, tags], True where the turn was annotated for the tag (None: for every tag)."""
+    out = np.ones((len(annotated), len(taxonomy)), dtype=bool)
+    cache: dict[tuple[str, ...], np.ndarray] = {}
+    for i, ids in enumerate(annotated):
+        if ids is not None:
+            key = tuple(ids)
+            if key not in cache:
+                cache[key] = np.isin(np.asarray(taxonomy.ids), list(taxonomy.expand(key)))
+            out[i] = cache[key]
+    return out
+
+
 @dataclass
 class Evaluation:
+    """Scores of one model on one file. ``truth`` and ``pred`` are blank (False) on the pairs that
+    were never annotated (``mask`` False): every count and F1 scores annotated pairs only."""
+
     model_dir: Path
     data: str
     predictor: Predictor
@@ -37,6 +54,7 @@ class Evaluation:
     truth: np.ndarray
     probs: np.ndarray
     pred: np.ndarray
+    mask: np.ndarray
 
 
 def evaluate(model_dir: str | Path, data: str | Path, strict: bool = False,
@@ -44,14 +62,15 @@ def evaluate(model_dir: str | Path, data: str | Path, strict: bool = False,
     predictor = Predictor.from_pretrained(model_dir, settings=settings)
     turns = load_turns(data, predictor.taxonomy, predictor.context.max_turns, strict)
     probs, pred = predictor.predict(turns)
-    return Evaluation(Path(model_dir), str(data), predictor, turns,
-                      label_matrix(turns["labels"], predictor.taxonomy.index), probs, pred)
+    mask = annotation_mask(turns["annotated"], predictor.taxonomy)
+    truth, pred = apply_mask(label_matrix(turns["labels"], predictor.taxonomy.index), pred, mask)
+    return Evaluation(Path(model_dir), str(data), predictor, turns, truth, probs, pred, mask)
 
 
 def evaluate_dir(model_dir: str | Path, data: str | Path, strict: bool = False) -> dict:
     """Headline numbers only (what training writes into the model's metrics.json)."""
     ev = evaluate(model_dir, data, strict)
-    return headline(ev.truth, ev.pred)
+    return headline(ev.truth, ev.pred, mask=ev.mask)
 
 
 def confusion_pairs(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -64,7 +83,7 @@ def confusion_pairs(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
 def build_metrics(ev: Evaluation, min_support: int = 5, resamples: int = 1000, seed: int = 0) -> dict:
     tax, rule = ev.predictor.taxonomy, ev.predictor.rule
     macro_tags = scored_tags(ev.truth, min_support)
-    per_tag = per_tag_table(ev.truth, ev.pred, ev.probs, tax, rule.thresholds, min_support)
+    per_tag = per_tag_table(ev.truth, ev.pred, ev.probs, tax, rule.thresholds, min_support, ev.mask)
     aps = [per_tag[j]["average_precision"] for j in macro_tags]
     aucs = [per_tag[j]["roc_auc"] for j in macro_tags if per_tag[j]["roc_auc"] is not None]
     source = ev.model_dir / ("config.json" if (ev.model_dir / "config.json").is_file() else "bundle.json")
@@ -79,12 +98,12 @@ def build_metrics(ev: Evaluation, min_support: int = 5, resamples: int = 1000, s
                  "dialogues": int(len(set(ev.turns["dialogue_id"]))), "positives": int(ev.truth.sum())},
         "settings": {"min_support": min_support, "bootstrap": {"unit": "dialogue", "resamples": resamples,
                                                                "seed": seed, "level": 0.95}},
-        "headline": headline(ev.truth, ev.pred, min_support),
+        "headline": headline(ev.truth, ev.pred, min_support, ev.mask),
         "ci": dialogue_bootstrap(ev.truth, ev.pred, np.asarray(ev.turns["dialogue_id"]), macro_tags,
                                  resamples, seed),
         "threshold_free": {"map": float(np.mean(aps)) if aps else None,
                            "macro_roc_auc": float(np.mean(aucs)) if aucs else None},
-        "calibration": calibration(ev.truth, ev.probs),
+        "calibration": calibration(ev.truth, ev.probs, mask=ev.mask),
         "per_tag": per_tag,
         "per_category": group_table(ev.truth, ev.pred, tax, "category", min_support),
         "per_dimension": group_table(ev.truth, ev.pred, tax, "dimension", min_support),

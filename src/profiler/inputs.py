@@ -92,6 +92,7 @@ class TurnInputBuilder:
         self.n_single_special = tokenizer.num_special_tokens_to_add(pair=False)
         self.truncated_targets = 0
         self.rescue = UnkRescue(tokenizer)
+        self._masks: dict[tuple[str, ...] | None, list[float]] = {}
 
     def _lengths(self, texts: list[str]) -> list[int]:
         if not texts:
@@ -129,7 +130,18 @@ class TurnInputBuilder:
             for row, labels in zip(out["labels"], batch["labels"]):
                 for tag_id in labels:
                     row[index[tag_id]] = 1.0
+            out["label_mask"] = [self.label_mask(a) for a in batch.get("annotated", [None] * len(targets))]
         return out
+
+    def label_mask(self, annotated: list[str] | None) -> list[float]:
+        """1.0 for the (turn, tag) pairs whose truth is known; never-annotated pairs are 0.0, so
+        the loss and the metrics leave them out instead of reading them as "absent"."""
+        key = None if annotated is None else tuple(annotated)
+        if key not in self._masks:
+            tags = self.taxonomy.ids
+            covered = set(tags) if key is None else self.taxonomy.expand(key)
+            self._masks[key] = [1.0 if t in covered else 0.0 for t in tags]
+        return self._masks[key]
 
     def encode(self, contexts: list[str], targets: list[str]) -> dict[str, list]:
         tok, max_length = self.tokenizer, self.context.max_length
@@ -169,6 +181,7 @@ class TurnCollator:
         masks = [f["target_mask"] for f in features]
         batch["target_mask"] = torch.tensor([([0] * (width - len(m)) + m) if left else (m + [0] * (width - len(m)))
                                              for m in masks])
-        if "labels" in features[0]:
-            batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.float32)
+        for key in ("labels", "label_mask"):
+            if key in features[0]:
+                batch[key] = torch.tensor([f[key] for f in features], dtype=torch.float32)
         return batch

@@ -11,8 +11,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.metrics import (average_precision_score, f1_score, hamming_loss, precision_recall_fscore_support,
-                             roc_auc_score)
+from sklearn.metrics import average_precision_score, f1_score, precision_recall_fscore_support, roc_auc_score
 
 from profiler.taxonomy import Taxonomy
 
@@ -21,8 +20,22 @@ def scored_tags(truth: np.ndarray, min_support: int = 1) -> np.ndarray:
     return np.flatnonzero(truth.sum(axis=0) >= max(min_support, 1))
 
 
-def headline(truth: np.ndarray, pred: np.ndarray, min_support: int = 1) -> dict[str, float]:
-    """Thresholded headline numbers; macro over tags with support ≥ min_support, micro over all."""
+def apply_mask(truth: np.ndarray, pred: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Blank the (turn, tag) pairs that were never annotated in both truth and prediction. They
+    become true negatives, which no F1, precision or recall counts: so every F1-family number
+    below scores annotated pairs only."""
+    if mask is None:
+        return truth, pred
+    mask = mask.astype(bool)
+    return truth.astype(bool) & mask, pred.astype(bool) & mask
+
+
+def headline(truth: np.ndarray, pred: np.ndarray, min_support: int = 1,
+             mask: np.ndarray | None = None) -> dict[str, float]:
+    """Thresholded headline numbers; macro over tags with support ≥ min_support, micro over all.
+    ``mask`` ([turns, tags], True = annotated) restricts every number to annotated pairs."""
+    annotated = int(mask.sum()) if mask is not None else truth.size
+    truth, pred = apply_mask(truth, pred, mask)
     truth, pred = truth.astype(int), pred.astype(int)
     macro_tags = scored_tags(truth, min_support)
     micro = precision_recall_fscore_support(truth, pred, average="micro", zero_division=0)
@@ -33,7 +46,7 @@ def headline(truth: np.ndarray, pred: np.ndarray, min_support: int = 1) -> dict[
         "macro_f1": float(macro[2]), "macro_precision": float(macro[0]), "macro_recall": float(macro[1]),
         "samples_f1": float(f1_score(truth, pred, average="samples", zero_division=1.0)),
         "subset_accuracy": float((truth == pred).all(axis=1).mean()) if len(truth) else 0.0,
-        "hamming_loss": float(hamming_loss(truth, pred)) if len(truth) else 0.0,
+        "hamming_loss": float((truth != pred).sum() / annotated) if annotated else 0.0,
         # of the turns that carry no tag, the share given one anyway (what a profile reader sees as noise)
         "untagged_fpr": float(pred[untagged].any(axis=1).mean()) if untagged.any() else 0.0,
         "tags_evaluated": int(len(macro_tags)),
@@ -45,31 +58,38 @@ def per_tag_f1(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return f1_score(truth.astype(int), pred.astype(int), average=None, zero_division=0)
 
 
-def threshold_free(truth: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-tag average precision (NaN without positives) and ROC-AUC (NaN unless both classes occur)."""
+def threshold_free(truth: np.ndarray, probs: np.ndarray,
+                   mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-tag average precision (NaN without positives) and ROC-AUC (NaN unless both classes
+    occur), each over the turns annotated for that tag."""
     n_tags = truth.shape[1]
     ap, auc = np.full(n_tags, np.nan), np.full(n_tags, np.nan)
     for j in range(n_tags):
-        positives = truth[:, j].sum()
+        rows = slice(None) if mask is None else mask[:, j].astype(bool)
+        t, p = truth[rows, j], probs[rows, j]
+        positives = t.sum()
         if positives:
-            ap[j] = average_precision_score(truth[:, j], probs[:, j])
-        if 0 < positives < len(truth):
+            ap[j] = average_precision_score(t, p)
+        if 0 < positives < len(t):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                auc[j] = roc_auc_score(truth[:, j], probs[:, j])
+                auc[j] = roc_auc_score(t, p)
     return ap, auc
 
 
 def per_tag_table(truth: np.ndarray, pred: np.ndarray, probs: np.ndarray, taxonomy: Taxonomy,
-                  thresholds: list[float], min_support: int) -> list[dict]:
+                  thresholds: list[float], min_support: int, mask: np.ndarray | None = None) -> list[dict]:
+    annotated = mask.sum(axis=0) if mask is not None else np.full(len(taxonomy), len(truth))
+    truth, pred = apply_mask(truth, pred, mask)
     p, r, f, support = precision_recall_fscore_support(truth.astype(int), pred.astype(int), average=None,
                                                        labels=range(len(taxonomy)), zero_division=0)
-    ap, auc = threshold_free(truth, probs)
+    ap, auc = threshold_free(truth, probs, mask)
     rows = []
     for j, tag in enumerate(taxonomy.tags):
         rows.append({"tag": tag.id, "category": tag.category, "dimension": tag.dimension_id,
                      "precision": float(p[j]), "recall": float(r[j]), "f1": float(f[j]), "support": int(support[j]),
-                     "predicted": int(pred[:, j].sum()), "threshold": float(thresholds[j]),
+                     "predicted": int(pred[:, j].sum()), "annotated_turns": int(annotated[j]),
+                     "threshold": float(thresholds[j]),
                      "average_precision": _num(ap[j]), "roc_auc": _num(auc[j]),
                      "low_support": bool(support[j] < min_support)})
     return rows
@@ -91,9 +111,11 @@ def group_table(truth: np.ndarray, pred: np.ndarray, taxonomy: Taxonomy, key: st
     return out
 
 
-def calibration(truth: np.ndarray, probs: np.ndarray, bins: int = 10) -> dict:
-    """Expected calibration error over all (turn, tag) pairs, each a binary forecast, equal-width bins."""
-    p, y = probs.ravel(), truth.ravel().astype(float)
+def calibration(truth: np.ndarray, probs: np.ndarray, bins: int = 10, mask: np.ndarray | None = None) -> dict:
+    """Expected calibration error over the annotated (turn, tag) pairs, each a binary forecast,
+    equal-width bins."""
+    keep = np.ones(probs.shape, dtype=bool) if mask is None else mask.astype(bool)
+    p, y = probs[keep], truth[keep].astype(float)
     which = np.minimum((p * bins).astype(int), bins - 1)
     table, ece = [], 0.0
     for b in range(bins):

@@ -122,6 +122,27 @@ class Taxonomy:
         """Dimensions in which at most one value may hold on a turn."""
         return {d: ids for d, ids in self.dimensions.items() if self.tag(ids[0]).exclusive}
 
+    def expand(self, ids: list[str] | tuple[str, ...]) -> frozenset[str]:
+        """Tag ids and dimension ids (``basic.platform`` = all its values) -> the set of tag ids.
+        Raises ``KeyError`` naming the first id that is neither."""
+        out: set[str] = set()
+        for x in ids:
+            if x in self.index:
+                out.add(x)
+            elif x in self.dimensions:
+                out.update(self.dimensions[x])
+            else:
+                raise KeyError(x)
+        return frozenset(out)
+
+    def compress(self, tag_ids: frozenset[str] | set[str]) -> list[str]:
+        """The inverse of ``expand``: whole dimensions as dimension ids, the rest as tag ids."""
+        out: list[str] = []
+        for dim, members in self.dimensions.items():
+            hit = [t for t in members if t in tag_ids]
+            out.extend([dim] if len(hit) == len(members) else hit)
+        return out
+
     def nearest(self, unknown: str, n: int = 3) -> list[str]:
         return difflib.get_close_matches(unknown, self.ids, n=n, cutoff=0.5)
 

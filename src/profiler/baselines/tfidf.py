@@ -17,7 +17,6 @@ import scipy.sparse as sp
 from safetensors.numpy import load_file, save_file
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.multiclass import OneVsRestClassifier
 
 from profiler.baselines.common import write_model_dir
 from profiler.inputs import ContextConfig
@@ -53,18 +52,20 @@ class TfidfModel:
 
     @classmethod
     def fit(cls, targets: list[str], contexts: list[str], y: np.ndarray, spec: TfidfSpec,
-            taxonomy: Taxonomy) -> TfidfModel:
+            taxonomy: Taxonomy, mask: np.ndarray | None = None) -> TfidfModel:
+        """One logistic regression per tag (one-vs-rest), each on the turns annotated for that tag."""
         vecs = {"target": cls._vectorizer(spec).fit(targets), "context": cls._vectorizer(spec).fit(contexts)}
         model = cls(spec, taxonomy, vecs, np.zeros(0), np.zeros(0))
         x = model.features(targets, contexts)
-        seen = np.flatnonzero(y.sum(axis=0) > 0)
-        clf = OneVsRestClassifier(LogisticRegression(C=spec.C, class_weight="balanced", solver="liblinear",
-                                                     max_iter=1000), n_jobs=1).fit(x, y[:, seen])
+        mask = np.ones(y.shape, dtype=bool) if mask is None else mask
         model.coef = np.full((y.shape[1], x.shape[1]), 0.0, dtype=np.float32)
         model.intercept = np.full(y.shape[1], -20.0, dtype=np.float32)  # tags never seen: never predicted
-        for k, j in enumerate(seen):
-            model.coef[j] = clf.estimators_[k].coef_.ravel()
-            model.intercept[j] = clf.estimators_[k].intercept_[0]
+        seen = [j for j in range(y.shape[1]) if 0 < y[mask[:, j], j].sum() < mask[:, j].sum()]
+        for j in seen:
+            rows = mask[:, j]
+            clf = LogisticRegression(C=spec.C, class_weight="balanced", solver="liblinear", max_iter=1000)
+            clf.fit(x[rows], y[rows, j])
+            model.coef[j], model.intercept[j] = clf.coef_.ravel(), clf.intercept_[0]
         log.info("tfidf: %d features, %d of %d tags seen in train", x.shape[1], len(seen), y.shape[1])
         return model
 

@@ -13,6 +13,7 @@ from omegaconf import DictConfig, ListConfig
 from profiler.cli.common import CONFIG_PATH, VERSION_BASE, to_dict
 from profiler.evaluation import build_metrics, evaluate
 from profiler.predictor import InferenceSettings
+from profiler.regression import regression
 from profiler.report.compare import comparison, comparison_markdown
 from profiler.report.render import write_report
 
@@ -34,6 +35,9 @@ def evaluate_models(cfg: DictConfig) -> dict:
     for name, model_dir in zip(report_names(dirs), dirs):
         ev = evaluate(model_dir, cfg.input, cfg.strict, settings)
         metrics = build_metrics(ev, cfg.min_support, cfg.bootstrap.resamples, cfg.bootstrap.seed)
+        section = regression(ev, cfg.min_support, cfg.get("parent_dir"), settings)
+        if section is not None:  # a warm-started model: old tags under the parent vs under this model
+            metrics["regression"] = section
         paths = write_report(ev, metrics, out_dir / name, cfg.errors_per_tag)
         all_metrics[name] = metrics
         h = metrics["headline"]

@@ -8,6 +8,7 @@ import hydra
 from omegaconf import DictConfig
 
 from profiler.cli.common import CONFIG_PATH, VERSION_BASE, build_taxonomy, to_dict
+from profiler.migration import Migration
 from profiler.synth.corpus import write_corpus
 from profiler.synth.generator import SynthConfig
 from profiler.synth.noise import NoiseConfig
@@ -22,7 +23,8 @@ def build_synth_config(cfg: DictConfig) -> SynthConfig:
 
 
 def synth(cfg: DictConfig) -> dict:
-    card = write_corpus(cfg.out_dir, build_taxonomy(cfg.taxonomy), build_synth_config(cfg.synth))
+    renames = Migration.load(cfg.taxonomy.get("migration")).tags
+    card = write_corpus(cfg.out_dir, build_taxonomy(cfg.taxonomy), build_synth_config(cfg.synth), renames)
     for split, stats in card["splits"].items():
         log.info("%-5s dialogues=%d customer_turns=%d untagged=%.1f%% context-only=%.1f%% min/tag=%d",
                  split, stats["dialogues"], stats["customer_turns"], 100 * stats["untagged_share"],

@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 from profiler.cli.common import (CONFIG_PATH, VERSION_BASE, build_tagger_settings, build_taxonomy,
                                  resolve_base_dir, to_dict)
 from profiler.inputs import ContextConfig
+from profiler.migration import Migration
 from profiler.training.data import DataSpec
 from profiler.training.loop import TrainArgs
 from profiler.training.losses import LossSpec
@@ -33,6 +34,8 @@ def train(cfg: DictConfig) -> dict:
     context = ContextConfig(**to_dict(cfg.model.context))
     model_dir = Path(cfg.model_dir)
     kind = cfg.model.kind
+    if cfg.init_from and kind != "encoder":
+        raise ValueError(f"init_from warm-starts encoder models; model.kind={kind} has nothing to start from")
     if kind == "tfidf":
         from profiler.baselines.tfidf import TfidfSpec
         from profiler.training.baselines import train_tfidf
@@ -47,7 +50,9 @@ def train(cfg: DictConfig) -> dict:
 
     job = EncoderJob(data=data, base_dir=resolve_base_dir(cfg.model, cfg.paths.cache_dir),
                      settings=build_tagger_settings(cfg.model), loss=LossSpec(**to_dict(cfg.loss)),
-                     args=build_train_args(cfg), num_layers=cfg.model.get("num_layers"), min_support=cfg.min_support)
+                     args=build_train_args(cfg), num_layers=cfg.model.get("num_layers"), min_support=cfg.min_support,
+                     init_from=Path(cfg.init_from) if cfg.init_from else None,
+                     migration=Migration.load(cfg.taxonomy.get("migration")))
     return train_encoder(job, taxonomy, Path(cfg.run_dir), model_dir)
 
 

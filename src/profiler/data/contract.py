@@ -73,13 +73,14 @@ class _Checker:
         self.file, self.line, self.taxonomy, self.check_labels = file, line, taxonomy, check_labels
         self.problems: list[Problem] = []
         self.dialogue_id: str | None = None
+        self.dialogue_annotated: frozenset[str] | None = None
 
     def add(self, field_name: str, reason: str) -> None:
         self.problems.append(Problem(self.file, self.line, field_name, reason, self.dialogue_id))
 
-    def optional_str(self, obj: dict, key: str) -> None:
+    def optional_str(self, obj: dict, key: str, where: str = "") -> None:
         if obj.get(key) is not None and not isinstance(obj[key], str):
-            self.add(key, f"must be a string, got {type(obj[key]).__name__}")
+            self.add(f"{where}{key}", f"must be a string, got {type(obj[key]).__name__}")
 
     def dialogue(self, obj: Any) -> None:
         if not isinstance(obj, dict):
@@ -97,12 +98,45 @@ class _Checker:
                 datetime.fromisoformat(obj["started_at"])
             except ValueError:
                 self.add("started_at", f"not an ISO-8601 timestamp: {obj['started_at']!r}")
+        self.dialogue_annotated = self.annotation(obj.get("annotation"), "annotation")
         turns = obj.get("turns")
         if not isinstance(turns, list) or not turns:
             self.add("turns", "missing" if turns is None else "must be a non-empty list of turns")
             return
         for i, turn in enumerate(turns):
             self.turn(turn, f"turns[{i}]")
+
+    def annotation(self, ann: Any, where: str) -> frozenset[str] | None:
+        """Check an ``annotation`` object; return the tag ids it covers (None: all of them)."""
+        if ann is None:
+            return None
+        if not isinstance(ann, dict):
+            self.add(where, f"must be an object, got {type(ann).__name__}")
+            return None
+        for key in ("taxonomy_version", "annotator", "annotated_at", "source"):
+            self.optional_str(ann, key, f"{where}.")
+        if isinstance(ann.get("annotated_at"), str):
+            try:
+                datetime.fromisoformat(ann["annotated_at"].replace("Z", "+00:00"))
+            except ValueError:
+                self.add(f"{where}.annotated_at", f"not an ISO-8601 timestamp: {ann['annotated_at']!r}")
+        tax, version = self.taxonomy, ann.get("taxonomy_version")
+        if tax is not None and self.check_labels and isinstance(version, str) and version != tax.version:
+            self.add(f"{where}.taxonomy_version", f"annotated under taxonomy {version}, read as {tax.version}: "
+                                                  f"migrate it first (profiler-taxonomy migrate)")
+        annotated = ann.get("annotated")
+        if annotated is None:
+            return None
+        if not isinstance(annotated, list) or not all(isinstance(x, str) for x in annotated):
+            self.add(f"{where}.annotated", "must be a list of tag or dimension ids")
+            return None
+        if tax is None or not self.check_labels:
+            return None
+        unknown = [x for x in annotated if x not in tax and x not in tax.dimensions]
+        if unknown:
+            self.add(f"{where}.annotated", f"unknown tag/dimension id(s): {', '.join(unknown)}")
+            return None
+        return tax.expand(annotated)
 
     def turn(self, turn: Any, where: str) -> None:
         if not isinstance(turn, dict):
@@ -125,8 +159,13 @@ class _Checker:
             return
         if labels and speaker == "agent":
             self.add(f"{where}.labels", "agent turns carry no tags; only customer turns are tagged")
+        annotated = self.annotation(turn.get("annotation"), f"{where}.annotation")
+        annotated = annotated if turn.get("annotation") is not None else self.dialogue_annotated
         if self.taxonomy is not None:
             self.labels(labels, f"{where}.labels")
+            outside = [t for t in labels if t in self.taxonomy and annotated is not None and t not in annotated]
+            if outside:
+                self.add(f"{where}.labels", f"tag(s) outside the annotated set: {', '.join(outside)}")
 
     def labels(self, labels: list[str], where: str) -> None:
         tax = self.taxonomy

@@ -21,6 +21,7 @@ TURN_FEATURES = Features({
     "text": Value("string"),
     "labels": List(Value("string")),
     "has_labels": Value("bool"),
+    "annotated": List(Value("string")),   # tag/dimension ids the labels cover; None = every tag
     "context_speakers": List(Value("string")),
     "context_texts": List(Value("string")),
 })
@@ -34,9 +35,17 @@ def load_dialogues(paths: str | Path | list, taxonomy: Taxonomy, strict: bool = 
         "customer_id": d.get("customer_id"),
         "started_at": d.get("started_at"),
         "channel": d.get("channel"),
-        "turns": [{"speaker": t["speaker"], "text": t["text"], "labels": t.get("labels")} for t in d["turns"]],
+        "turns": [{"speaker": t["speaker"], "text": t["text"], "labels": t.get("labels"),
+                   "annotated": annotated_ids(d, t)} for t in d["turns"]],
     } for d in rows]
     return Dataset.from_list(cleaned), report
+
+
+def annotated_ids(dialogue: dict, turn: dict) -> list[str] | None:
+    """What a turn's labels cover: its own ``annotation`` if it has one, else the dialogue's;
+    None means every tag of the taxonomy (data annotated in full, the v1 default)."""
+    ann = turn["annotation"] if turn.get("annotation") is not None else dialogue.get("annotation")
+    return (ann or {}).get("annotated")
 
 
 def explode_dialogue(dialogue: dict, max_context_turns: int) -> list[dict]:
@@ -56,6 +65,7 @@ def explode_dialogue(dialogue: dict, max_context_turns: int) -> list[dict]:
             "text": turn["text"],
             "labels": list(labels or []),
             "has_labels": labels is not None,
+            "annotated": turn.get("annotated"),
             "context_speakers": [t["speaker"] for t in context],
             "context_texts": [t["text"] for t in context],
         })

@@ -34,10 +34,12 @@ def f1_bars(per_tag: list[dict]) -> str:
     return _png(fig)
 
 
-def pr_curves(truth: np.ndarray, probs: np.ndarray, tags: list[tuple[int, str]]) -> str:
+def pr_curves(truth: np.ndarray, probs: np.ndarray, tags: list[tuple[int, str]], mask: np.ndarray) -> str:
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for j, name in tags:
-        PrecisionRecallDisplay.from_predictions(truth[:, j], probs[:, j], name=name, ax=ax, plot_chance_level=False)
+        rows = mask[:, j]  # turns annotated for this tag only
+        PrecisionRecallDisplay.from_predictions(truth[rows, j], probs[rows, j], name=name, ax=ax,
+                                                plot_chance_level=False)
     ax.set_title("Precision-recall, worst tags by F1")
     ax.legend(fontsize=6, loc="lower left")
     return _png(fig)

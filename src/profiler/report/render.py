@@ -33,7 +33,7 @@ def images(ev: Evaluation, metrics: dict, worst: int = 6, confused: int = 20) ->
     top = sorted(np.argsort(-involvement, kind="stable")[:confused])
     ids = ev.predictor.taxonomy.ids
     return {"f1_bars": plots.f1_bars(per_tag),
-            "pr_curves": plots.pr_curves(ev.truth, ev.probs, [(j, ids[j]) for j in worst_tags]),
+            "pr_curves": plots.pr_curves(ev.truth, ev.probs, [(j, ids[j]) for j in worst_tags], ev.mask),
             "reliability": plots.reliability(metrics["calibration"]),
             "confusion": plots.confusion(pairs[np.ix_(top, top)], [ids[j] for j in top])}
 

@@ -17,10 +17,11 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "dev", "test")
 
 
-def generate_corpus(taxonomy: Taxonomy, cfg: SynthConfig, phrasebook: Phrasebook | None = None
-                    ) -> dict[str, list[tuple[dict, list[Turn]]]]:
-    """train and dev draw on the train phrasings; test only on the held-out phrasings."""
-    phrasebook = phrasebook or Phrasebook.bundled()
+def generate_corpus(taxonomy: Taxonomy, cfg: SynthConfig, phrasebook: Phrasebook | None = None,
+                    renames: dict[str, str | None] | None = None) -> dict[str, list[tuple[dict, list[Turn]]]]:
+    """train and dev draw on the train phrasings; test only on the held-out phrasings. ``renames``
+    (a migration's tag map) lets the phrasebook serve a later taxonomy version."""
+    phrasebook = (phrasebook or Phrasebook.bundled()).fit(taxonomy, renames)
     phrasebook.check(taxonomy)
     train_pool, test_pool = phrasebook.split(cfg.held_out_fraction)
     pools = {"train": train_pool, "dev": train_pool, "test": test_pool}
@@ -49,10 +50,11 @@ def split_stats(items: list[tuple[dict, list[Turn]]], taxonomy: Taxonomy) -> dic
     }
 
 
-def write_corpus(out_dir: str | Path, taxonomy: Taxonomy, cfg: SynthConfig) -> dict:
+def write_corpus(out_dir: str | Path, taxonomy: Taxonomy, cfg: SynthConfig,
+                 renames: dict[str, str | None] | None = None) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    corpus = generate_corpus(taxonomy, cfg)
+    corpus = generate_corpus(taxonomy, cfg, renames=renames)
     card = {"taxonomy_version": taxonomy.version, "taxonomy_hash": taxonomy.hash, "seed": cfg.seed,
             "held_out_fraction": cfg.held_out_fraction, "splits": {}}
     for split, items in corpus.items():

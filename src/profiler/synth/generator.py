@@ -189,6 +189,7 @@ def generate_split(taxonomy: Taxonomy, pool: Phrasebook, cfg: SynthConfig, split
             "customer_id": customer,
             "started_at": start.isoformat(timespec="seconds"),
             "channel": rng.choice(["outbound_call", "outbound_call", "inbound_call"]),
+            "annotation": {"taxonomy_version": taxonomy.version},  # fully annotated under this version
             "turns": [{"speaker": t.speaker, "text": t.text, **({"labels": t.labels} if t.speaker == "customer" else {})}
                       for t in turns],
         }

@@ -18,7 +18,7 @@ import yaml
 from profiler.taxonomy import Taxonomy
 
 TAG_KINDS = ("say", "reply", "ask", "ask_no")
-PHRASEBOOK_FILES = ("basic.yaml", "pref.yaml", "objection.yaml", "voice.yaml")
+PHRASEBOOK_FILES = ("basic.yaml", "pref.yaml", "objection.yaml", "voice.yaml", "kyc.yaml")
 
 
 class PhrasebookError(ValueError):
@@ -57,6 +57,23 @@ class Phrasebook:
         frame = {k: tuple(str(x) for x in v) for k, v in load("frame.yaml").items()}
         slots = {k: tuple(str(x) for x in v) for k, v in load("slots.yaml").items()}
         return cls(tags=tags, dimension_asks=asks, frame=frame, slots=slots)
+
+    def fit(self, taxonomy: Taxonomy, renames: dict[str, str | None] | None = None) -> Phrasebook:
+        """The phrasebook of one taxonomy version: its tags only, and a tag the phrasebook does not
+        know by its id takes the phrasings of the ids that migrate into it (``renames``: a migration's
+        old id -> new id), so a rename or a merge needs no new phrasings."""
+        sources: dict[str, list[str]] = {}
+        for old, new in (renames or {}).items():
+            if new is not None:
+                sources.setdefault(new, []).append(old)
+        tags = {}
+        for tag_id in taxonomy.ids:
+            if tag_id in self.tags:
+                tags[tag_id] = self.tags[tag_id]
+            elif all(o in self.tags for o in sources.get(tag_id, [None])):
+                parts = [self.tags[o] for o in sources[tag_id]]
+                tags[tag_id] = TagPhrases(**{k: tuple(x for p in parts for x in getattr(p, k)) for k in TAG_KINDS})
+        return replace(self, tags=tags)
 
     def check(self, taxonomy: Taxonomy, min_say: int = 4) -> None:
         """Every taxonomy tag has enough phrasings to hold some out; no phrasing names an unknown tag."""

@@ -10,7 +10,7 @@ from profiler.baselines.common import record_training_data
 from profiler.baselines.rules import RulesModel, load_patterns
 from profiler.baselines.tfidf import TfidfModel, TfidfSpec
 from profiler.decision import DecisionRule, tune
-from profiler.evaluation import evaluate_dir, label_matrix
+from profiler.evaluation import annotation_mask, evaluate_dir, label_matrix
 from profiler.inputs import ContextConfig, context_strings
 from profiler.taxonomy import Taxonomy
 from profiler.training.data import DataSpec, keep_untagged, load_turns
@@ -25,11 +25,13 @@ def train_tfidf(spec: TfidfSpec, data: DataSpec, taxonomy: Taxonomy, context: Co
     dev = load_turns(data.dev, taxonomy, k, data.strict)
     model = TfidfModel.fit(list(train["text"]), context_strings(context, train["context_speakers"],
                                                                 train["context_texts"]),
-                           label_matrix(train["labels"], taxonomy.index), spec, taxonomy)
+                           label_matrix(train["labels"], taxonomy.index), spec, taxonomy,
+                           annotation_mask(train["annotated"], taxonomy))
     dev_probs = model.predict_proba(list(dev["text"]), context_strings(context, dev["context_speakers"],
                                                                        dev["context_texts"]))
     model.save(Path(model_dir), context)
-    tune(dev_probs, label_matrix(dev["labels"], taxonomy.index), taxonomy, min_support).save(model_dir)
+    tune(dev_probs, label_matrix(dev["labels"], taxonomy.index), taxonomy, min_support,
+         annotation_mask(dev["annotated"], taxonomy)).save(model_dir)
     return finish(Path(model_dir), data)
 
 

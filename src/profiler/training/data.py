@@ -59,7 +59,18 @@ def encode(turns: Dataset, tokenizer, context: ContextConfig, taxonomy: Taxonomy
 
 
 def label_counts(encoded: Dataset) -> torch.Tensor:
-    return torch.tensor(np.asarray(encoded["labels"], dtype=np.float32).sum(axis=0))
+    """Positive (annotated) turns per tag."""
+    labels = np.asarray(encoded["labels"], dtype=np.float32)
+    if "label_mask" in encoded.column_names:
+        labels = labels * np.asarray(encoded["label_mask"], dtype=np.float32)
+    return torch.tensor(labels.sum(axis=0))
+
+
+def annotated_counts(encoded: Dataset) -> torch.Tensor:
+    """Turns annotated for each tag: the denominator of a tag's train frequency."""
+    if "label_mask" not in encoded.column_names:
+        return torch.full((len(encoded["labels"][0]),), float(len(encoded)))
+    return torch.tensor(np.asarray(encoded["label_mask"], dtype=np.float32).sum(axis=0))
 
 
 class EpochBatchSampler(BatchSampler):

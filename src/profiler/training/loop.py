@@ -104,17 +104,20 @@ class Trainer:
 
     # --- evaluation ----------------------------------------------------------------------
     def evaluate(self) -> dict[str, float]:
-        probs, labels, losses = [], [], []
+        probs, labels, masks, losses = [], [], [], []
         for batch in self.dev_dl:  # one pass: each batch's labels stay beside its probabilities
             p = next(forward_probs(self.model, [batch]))
             logits = torch.logit(p.clamp(1e-7, 1 - 1e-7))
-            losses.append(self.loss_fn(logits, batch["labels"]).reshape(1))
-            p, y = self.accelerator.gather_for_metrics((p, batch["labels"]))
+            mask = batch.get("label_mask", torch.ones_like(batch["labels"]))
+            losses.append(self.loss_fn(logits, batch["labels"], mask).reshape(1))
+            p, y, m = self.accelerator.gather_for_metrics((p, batch["labels"], mask))
             probs.append(p.cpu().numpy())
             labels.append(y.cpu().numpy())
+            masks.append(m.cpu().numpy())
         self.model.train()
         truth, scores = np.concatenate(labels) > 0.5, np.concatenate(probs)
-        metrics = headline(truth, scores >= 0.5)  # fixed 0.5 here: tuned thresholds come after training
+        # fixed 0.5 here: tuned thresholds come after training; never-annotated pairs are not scored
+        metrics = headline(truth, scores >= 0.5, mask=np.concatenate(masks) > 0.5)
         metrics["dev_loss"] = float(self.accelerator.gather(torch.cat(losses)).mean())
         return metrics
 
@@ -222,8 +225,8 @@ class Trainer:
         torch.manual_seed(args.seed * 1_000_003 + acc.process_index * 7_919 + state.micro_batches)
         state.micro_batches += 1
         with acc.accumulate(self.model):
-            labels = batch.pop("labels")
-            loss = self.loss_fn(self.model(**batch).float(), labels)
+            labels, mask = batch.pop("labels"), batch.pop("label_mask", None)
+            loss = self.loss_fn(self.model(**batch).float(), labels, mask)
             acc.backward(loss)
             if acc.sync_gradients and args.max_grad_norm:
                 acc.clip_grad_norm_(self.model.parameters(), args.max_grad_norm)

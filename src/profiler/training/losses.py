@@ -74,14 +74,16 @@ class LossSpec:
     clip: float = 0.05                # asl
 
 
-def pos_weight_from_counts(positives: torch.Tensor, total: int, spec: LossSpec) -> torch.Tensor:
-    """(negatives / positives) ** power, clipped to [1, pos_weight_max]; tags with no positive get the max."""
+def pos_weight_from_counts(positives: torch.Tensor, total: int | torch.Tensor, spec: LossSpec) -> torch.Tensor:
+    """(negatives / positives) ** power, clipped to [1, pos_weight_max]; tags with no positive get the max.
+    ``total``: turns, or per tag the turns annotated for it (partial labels)."""
     ratio = (total - positives).float() / positives.float().clamp(min=1)
     ratio = torch.where(positives > 0, ratio, torch.full_like(ratio, spec.pos_weight_max))
     return ratio.pow(spec.pos_weight_power).clamp(1.0, spec.pos_weight_max)
 
 
-def build_loss(spec: LossSpec, positives: torch.Tensor | None = None, total: int = 0) -> nn.Module:
+def build_loss(spec: LossSpec, positives: torch.Tensor | None = None,
+               total: int | torch.Tensor = 0) -> nn.Module:
     if spec.name == "bce":
         return BCELoss()
     if spec.name == "bce_pos_weight":
