@@ -21,7 +21,7 @@ from profiler.taxonomy import Taxonomy
 from profiler.training.data import load_turns
 from profiler.training.losses import LossSpec, build_loss
 from profiler.training.warm_start import warm_start
-from tests.conftest import tiny_train_overrides
+from tests.conftest import REPO, tiny_train_overrides
 
 V1, V2 = Taxonomy.bundled("v1"), Taxonomy.bundled("v2")
 KYC_DIMS = [d for d in V2.dimensions if d.startswith("kyc.")]
@@ -129,35 +129,21 @@ def test_without_the_mask_new_tags_learn_absent_everywhere(v2_corpus, cache_dir,
     assert recall["masked"] > recall["unmasked"], (recall, prob)
 
 
-def simulated_annotator(tasks: list[dict], truth: dict[tuple[str, int], list[str]]) -> list[dict]:
-    """What Label Studio's JSON export looks like after an annotator worked through the tasks: the
-    true tags of the round's dimensions, one task skipped."""
-    out = []
-    for n, task in enumerate(tasks):
-        data = task["data"]
-        tags = [t for t in truth[(data["dialogue_id"], data["turn_index"])]
-                if V2.tag(t).dimension_id in data["dimensions"]]
-        by_dim: dict[str, list[str]] = {}
-        for t in tags:
-            by_dim.setdefault(V2.tag(t).dimension_id, []).append(t)
-        result = [{"from_name": d, "to_name": "turn", "type": "choices", "value": {"choices": v}}
-                  for d, v in by_dim.items()]
-        out.append({"id": n + 1, "data": data, "annotations": [{
-            "id": 100 + n, "completed_by": {"id": 7, "email": "ann@bank.example"}, "result": result,
-            "was_cancelled": n == 0, "created_at": "2026-11-20T09:00:00Z", "updated_at": f"2026-11-20T09:{n % 60:02d}:00Z"}]})
-    return out
+def load_script(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_select_export_annotate_import_train_round_trip(v2_corpus, tiny_model_dir, cache_dir, compose_cfg, tmp_path):
+    annotator = load_script("simulate_annotator")   # the demo's stand-in for the people in the loop
+    labelled = annotator.read_jsonl(v2_corpus / "test.jsonl")
     pool = tmp_path / "pool.jsonl"  # unlabelled dialogues: the v2 test split with its labels removed
-    truth, rows = {}, []
-    for line in (v2_corpus / "test.jsonl").read_text(encoding="utf-8").splitlines():
-        d = json.loads(line)
-        for i, t in enumerate(d["turns"]):
-            truth[(d["dialogue_id"], i)] = t.pop("labels", None) or []
-        d.pop("annotation")
-        rows.append(json.dumps(d, ensure_ascii=False))
-    pool.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    pool.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in annotator.strip(labelled)),
+                    encoding="utf-8")
     keywords = tmp_path / "kw.yaml"
     keywords.write_text("kyc.purpose: [上学, 养老, 结婚, 买房, 看病, 留给]\nkyc.hobby: [旅游, 收藏, 养生, 车]\n",
                         encoding="utf-8")
@@ -180,14 +166,14 @@ def test_select_export_annotate_import_train_round_trip(v2_corpus, tiny_model_di
     tasks = json.loads((ls_dir / "tasks.json").read_text(encoding="utf-8"))
     assert all("labels" not in t for task in tasks for t in task["data"]["turns"])   # no answers shown
     export = tmp_path / "ls_export.json"
-    export.write_text(json.dumps(simulated_annotator(tasks, truth), ensure_ascii=False), encoding="utf-8")
+    export.write_text(json.dumps(annotator.annotate(tasks, labelled), ensure_ascii=False), encoding="utf-8")
     annotated = tmp_path / "annotated.jsonl"
     with pytest.raises(SystemExit):
         annotate_main(["import", str(export), "--output", str(annotated), "--taxonomy", "v2"])
     dialogues = [json.loads(x) for x in annotated.read_text(encoding="utf-8").splitlines()]
     labelled = [t for d in dialogues for t in d["turns"] if "labels" in t]
     assert len(labelled) == len(tasks) - 1                                              # one task was cancelled
-    assert all(t["annotation"]["annotator"] == "ann@bank.example" and t["annotation"]["annotated_at"]
+    assert all(t["annotation"]["annotator"] == "annotator@bank.example" and t["annotation"]["annotated_at"]
                and t["annotation"]["annotated"] == ["kyc.purpose", "kyc.hobby", "pref.risk"] for t in labelled)
     assert any(t["labels"] for t in labelled)
     run = tmp_path / "child"

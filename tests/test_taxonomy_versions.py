@@ -120,3 +120,23 @@ def test_metrics_score_annotated_pairs_only():
     assert got["micro_f1"] == ref["micro_f1"] and got["macro_f1"] == ref["macro_f1"]
     assert got["hamming_loss"] == pytest.approx((ref_truth != ref_pred).sum() / mask.sum())
     assert headline(truth, noisy)["micro_f1"] != got["micro_f1"]
+
+
+def test_generator_writes_v2_corpora_with_every_new_dimension(tmp_path):
+    from profiler.data.contract import read_dialogues
+    from profiler.synth.corpus import write_corpus
+    from profiler.synth.generator import SynthConfig
+    from profiler.synth.phrasebook import Phrasebook
+
+    v1, v2 = Taxonomy.bundled("v1"), Taxonomy.bundled("v2")
+    renames = Migration.load("v1_to_v2").tags
+    card = write_corpus(tmp_path, v2, SynthConfig(seed=2, per_tag={"train": 4, "dev": 0, "test": 2},
+                                                  id_prefix="new-"), renames)
+    assert min(card["splits"]["train"]["per_tag"].values()) >= 4 and min(card["splits"]["test"]["per_tag"].values()) >= 2
+    dialogues, report = read_dialogues(tmp_path / "train.jsonl", v2, strict=True)
+    assert report.kept == len(dialogues) and dialogues[0]["dialogue_id"].startswith("new-train-")
+    assert all(d["annotation"] == {"taxonomy_version": "v2"} for d in dialogues)
+    book = Phrasebook.bundled()
+    merged = book.fit(v2, renames).tags["voice.positive.system_good"].say
+    assert set(merged) == set(book.tags["voice.positive.system_easy"].say) | set(book.tags["voice.positive.system_smooth"].say)
+    assert set(book.fit(v1).tags) == set(v1.ids)       # the KYC phrasings stay out of v1 corpora

@@ -103,7 +103,7 @@ class _TaskReader:
             return None, [problem("data.turn_index", f"{i!r} is not a customer turn of this dialogue")]
         latest = _latest(task.get("annotations") or [])
         if latest is None:
-            return None, [problem("annotations", "no completed annotation (skipped or cancelled)")]
+            return None, []  # skipped or cancelled in Label Studio: nothing to import, nothing wrong
         k, ann = latest
         labels, problems = [], []
         for r, result in enumerate(ann.get("result") or []):
@@ -130,7 +130,8 @@ class _TaskReader:
 
 def import_export(path: str | Path, taxonomy: Taxonomy) -> tuple[list[dict], list[Problem]]:
     """Label Studio JSON export -> (dialogues in the contract, problems). Each problem names the
-    file, the task's position (as ``line``) and the field; every other task is imported."""
+    file, the task's position (as ``line``) and the field; every other task is imported. Tasks
+    without a completed annotation (skipped, cancelled) are left out silently."""
     tasks = json.loads(Path(path).read_text(encoding="utf-8"))
     if not isinstance(tasks, list):
         return [], [Problem(str(path), 0, "<root>", "a Label Studio JSON export is a list of tasks")]

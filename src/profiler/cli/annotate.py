@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
 import yaml
 
 from profiler.annotate.labelstudio import import_export, labeling_config, task_for
 from profiler.annotate.select import SelectSpec, select_turns
+from profiler.cli.common import run_subcommand
 from profiler.cli.taxonomy import load_taxonomy
 from profiler.data.contract import ReadReport, expand_paths, iter_dialogues
 from profiler.taxonomy import Taxonomy
@@ -87,7 +87,8 @@ def run_import(args: argparse.Namespace) -> int:
     report.write_jsonl(output.with_name(output.stem + ".errors.jsonl"))
     for p in problems[:20]:
         log.warning("%s", p)
-    log.info("%d dialogues -> %s; %d problem(s)", len(dialogues), output, len(problems))
+    turns = sum("annotation" in t for d in dialogues for t in d["turns"])
+    log.info("%d annotated turns in %d dialogues -> %s; %d problem(s)", turns, len(dialogues), output, len(problems))
     return 1 if problems else 0
 
 
@@ -120,13 +121,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = parser().parse_args(argv)
-    try:
-        sys.exit(args.func(args))
-    except (ValueError, FileNotFoundError) as e:
-        log.error("%s", e)
-        sys.exit(2)
+    run_subcommand(parser(), argv, (ValueError, FileNotFoundError))
 
 
 if __name__ == "__main__":

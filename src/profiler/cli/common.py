@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import logging
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,3 +40,15 @@ def resolve_base_dir(model_cfg: DictConfig, cache_dir: str) -> Path:
 
     tiny = TinySpec(**to_dict(model_cfg.tiny)) if model_cfg.get("tiny") else None
     return resolve_base(str(model_cfg.base), cache_dir, prune_vocab=model_cfg.get("prune_vocab", True), tiny=tiny)
+
+
+def run_subcommand(ap: argparse.ArgumentParser, argv: list[str] | None, errors: tuple[type[Exception], ...]) -> None:
+    """The argparse tools (subcommands over files): run the chosen one; an expected error is one
+    line on stderr and exit code 2, not a traceback."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = ap.parse_args(argv)
+    try:
+        sys.exit(args.func(args))
+    except errors as e:
+        logging.getLogger(ap.prog).error("%s", e)
+        sys.exit(2)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from profiler.cli.common import run_subcommand
 from profiler.data.contract import expand_paths
 from profiler.migration import Migration, MigrationError, diff, diff_markdown, migrate_files
 from profiler.taxonomy import Taxonomy, TaxonomyError
@@ -24,7 +24,13 @@ log = logging.getLogger(__name__)
 
 
 def load_taxonomy(ref: str) -> Taxonomy:
-    return Taxonomy.from_tsv(ref) if Path(ref).is_file() else Taxonomy.bundled(ref)
+    """A TSV path or the name of a bundled version."""
+    if Path(ref).is_file():
+        return Taxonomy.from_tsv(ref)
+    try:
+        return Taxonomy.bundled(ref)
+    except FileNotFoundError:
+        raise TaxonomyError(f"{ref}: neither a taxonomy TSV file nor a bundled version (v1, v2)") from None
 
 
 def run_diff(args: argparse.Namespace) -> int:
@@ -70,13 +76,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = parser().parse_args(argv)
-    try:
-        sys.exit(args.func(args))
-    except (MigrationError, TaxonomyError, FileNotFoundError) as e:
-        log.error("%s", e)
-        sys.exit(2)
+    run_subcommand(parser(), argv, (MigrationError, TaxonomyError, FileNotFoundError))
 
 
 if __name__ == "__main__":

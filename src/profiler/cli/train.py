@@ -52,7 +52,8 @@ def train(cfg: DictConfig) -> dict:
                      settings=build_tagger_settings(cfg.model), loss=LossSpec(**to_dict(cfg.loss)),
                      args=build_train_args(cfg), num_layers=cfg.model.get("num_layers"), min_support=cfg.min_support,
                      init_from=Path(cfg.init_from) if cfg.init_from else None,
-                     migration=Migration.load(cfg.taxonomy.get("migration")))
+                     migration=Migration.load(cfg.taxonomy.get("migration")),
+                     watch_tags=tuple(cfg.get("watch_tags") or ()))
     return train_encoder(job, taxonomy, Path(cfg.run_dir), model_dir)
 
 

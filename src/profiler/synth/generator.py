@@ -34,6 +34,7 @@ class SynthConfig:
     small_talk_rate: float = 0.2     # chance an episode is untagged small talk
     max_episodes: int = 8
     customers_share: float = 0.7     # customers per dialogue: <1 means some customers call again
+    id_prefix: str = ""              # before dialogue/customer ids, so corpora can be combined
     noise: NoiseConfig = field(default_factory=NoiseConfig)
 
 
@@ -180,12 +181,12 @@ def generate_split(taxonomy: Taxonomy, pool: Phrasebook, cfg: SynthConfig, split
     while not writer.done(target):
         turns = writer.dialogue(target)
         if customer is None or rng.random() < cfg.customers_share:
-            customer = f"{split}-C{len(out):06d}"
+            customer = f"{cfg.id_prefix}{split}-C{len(out):06d}"
             start = datetime(2026, 1, 5, 9, 0) + timedelta(days=rng.randint(0, 200), minutes=rng.randint(0, 600))
         else:
             start += timedelta(days=rng.randint(3, 40), minutes=rng.randint(-120, 120))
         dialogue = {
-            "dialogue_id": f"{split}-D{len(out):06d}",
+            "dialogue_id": f"{cfg.id_prefix}{split}-D{len(out):06d}",
             "customer_id": customer,
             "started_at": start.isoformat(timespec="seconds"),
             "channel": rng.choice(["outbound_call", "outbound_call", "inbound_call"]),

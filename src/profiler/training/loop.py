@@ -75,8 +75,9 @@ def resolve_precision(precision: str) -> str:
 
 class Trainer:
     def __init__(self, model: torch.nn.Module, tokenizer, loss_fn: torch.nn.Module, train: Dataset, dev: Dataset,
-                 args: TrainArgs, run_dir: Path, save_best):
+                 args: TrainArgs, run_dir: Path, save_best, watch: list[int] | None = None):
         self.args, self.run_dir, self.save_best = args, Path(run_dir), save_best
+        self.watch = watch or []  # tag columns whose own dev macro-F1 is logged (old tags after a warm start)
         # cpu=True without CUDA: otherwise processes started by `accelerate launch` on a CPU-only
         # machine each train alone instead of joining one gloo process group
         self.accelerator = Accelerator(cpu=not torch.cuda.is_available(),
@@ -117,7 +118,11 @@ class Trainer:
         self.model.train()
         truth, scores = np.concatenate(labels) > 0.5, np.concatenate(probs)
         # fixed 0.5 here: tuned thresholds come after training; never-annotated pairs are not scored
-        metrics = headline(truth, scores >= 0.5, mask=np.concatenate(masks) > 0.5)
+        mask = np.concatenate(masks) > 0.5
+        metrics = headline(truth, scores >= 0.5, mask=mask)
+        if self.watch:
+            w = self.watch
+            metrics["watched_macro_f1"] = headline(truth[:, w], scores[:, w] >= 0.5, mask=mask[:, w])["macro_f1"]
         metrics["dev_loss"] = float(self.accelerator.gather(torch.cat(losses)).mean())
         return metrics
 

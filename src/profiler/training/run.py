@@ -39,6 +39,7 @@ class EncoderJob:
     min_support: int = 5              # decision layer: fewer dev positives -> global threshold
     init_from: Path | None = None     # warm start: a parent model directory (encoder + kept head rows)
     migration: Migration = field(default_factory=Migration)  # parent taxonomy -> this one
+    watch_tags: tuple[str, ...] = ()  # tag/dimension ids whose dev macro-F1 each evaluation also logs
 
 
 def init_head_bias(model: TurnTagger, positives: torch.Tensor, total: int | torch.Tensor,
@@ -84,7 +85,8 @@ def train_encoder(job: EncoderJob, taxonomy: Taxonomy, run_dir: Path, model_dir:
     loss_fn = build_loss(job.loss, counts, annotated)
     best_dir = run_dir / "best"
     save_best = lambda m: m.save(best_dir, tokenizer, taxonomy)  # noqa: E731
-    trainer = Trainer(model, tokenizer, loss_fn, encoded["train"], encoded["dev"], job.args, run_dir, save_best)
+    watch = sorted(taxonomy.index[t] for t in taxonomy.expand(job.watch_tags))
+    trainer = Trainer(model, tokenizer, loss_fn, encoded["train"], encoded["dev"], job.args, run_dir, save_best, watch)
     started = time.perf_counter()
     state = trainer.fit()
     seconds = time.perf_counter() - started
