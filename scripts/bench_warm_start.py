@@ -61,10 +61,11 @@ def run(overrides: list[str]) -> dict:
     return metrics
 
 
-def model_overrides(model: str) -> list[str]:
+def model_overrides(model: str, epochs: int) -> list[str]:
     if model == "tiny":
-        return ["model=tiny", "trainer.epochs=4", "optim.lr=3e-3", "optim.head_lr=1e-2", "model.context.max_length=64"]
-    return ["experiment=cpu_fast"]
+        return ["model=tiny", f"trainer.epochs={epochs}", "optim.lr=3e-3", "optim.head_lr=1e-2",
+                "model.context.max_length=64"]
+    return ["experiment=cpu_fast", f"trainer.epochs={epochs}"]
 
 
 def parent_old_f1(parent: Path, dev: Path, old_tags: list[str]) -> float:
@@ -89,13 +90,14 @@ def main() -> None:
     ap.add_argument("--model", choices=["e5_small", "tiny"], default="e5_small")
     ap.add_argument("--per-tag", type=int, default=24, help="positive train turns per v1 tag")
     ap.add_argument("--dev-per-tag", type=int, default=6, help="dev positives per tag (the learning curves' dev set)")
+    ap.add_argument("--epochs", type=int, default=4, help="epochs of every run (parent and children)")
     ap.add_argument("--evals", type=int, default=16, help="dev evaluations per child run")
     ap.add_argument("--out", default="runs/bench_warm_start")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     out = Path(args.out)
     paths = corpora(out / "data", args.per_tag, args.dev_per_tag)
-    base = model_overrides(args.model)
+    base = model_overrides(args.model, args.epochs)
     parent = run([*base, f"data.train={paths['v1']}/train.jsonl", f"data.dev={paths['v1']}/dev.jsonl",
                   "data.test=null", f"run_dir={out}/parent", f"model_dir={out}/parent/model"])
     old_tags = [t for t in V2.ids if t in sources_of(Migration.load("v1_to_v2").resolve(V1, V2))]
@@ -122,7 +124,7 @@ def main() -> None:
 def report(children: dict, target: float, every: int, args: argparse.Namespace, out: Path) -> None:
     s, w = children["scratch"], children["warm"]
     ratio = (w["reach"] / s["reach"]) if s["reach"] and w["reach"] is not None else None
-    lines = [f"model={args.model} per_tag={args.per_tag}; dev evaluations every {every} optimizer steps; "
+    lines = [f"model={args.model} per_tag={args.per_tag} epochs={args.epochs}; dev evaluations every {every} optimizer steps; "
              f"parent old-tag macro-F1 (v2 dev, 0.5 threshold) = {target:.4f}; target = parent - 1 point", "",
              "| child | steps run | first step within 1 pt of parent | old-tag macro-F1 at the end | "
              "KYC test macro-F1 (tuned thresholds) | train wall s |", "|---|---|---|---|---|---|"]

@@ -230,3 +230,33 @@ def test_selection_favours_rare_tags_and_skips_near_duplicates():
     assert sum(texts[i] == "一模一样的话" for i, _ in picks) == 1
     capped = round_robin(pair, np.array([0.25, 1.0]), texts, ["same"] * len(texts), SelectSpec(n=10, per_dialogue=3))
     assert len(capped) == 3
+
+
+def test_eval_of_a_warm_started_model_has_a_regression_section(v2_corpus, tiny_model_dir, cache_dir, compose_cfg,
+                                                               tmp_path):
+    from sklearn.metrics import f1_score
+
+    from profiler.cli.eval import evaluate_models
+
+    run = tmp_path / "child"
+    train(compose_cfg("train", tiny_train_overrides(v2_corpus, cache_dir, run, "taxonomy=v2", "data.test=null",
+                                                    f"init_from={tiny_model_dir}", "trainer.epochs=1")))
+    result = evaluate_models(compose_cfg("eval", [f"model_dir={run}/model", f"input={v2_corpus}/test.jsonl",
+                                                  f"out_dir={tmp_path}/report", "bootstrap.resamples=20"]))
+    section = result["metrics"]["model"]["regression"]
+    assert section["old_tags"] == 94 and section["parent"]["taxonomy_hash"] == V1.hash
+    rows = {r["tag"]: r for r in section["per_tag"]}
+    assert rows["voice.positive.system_good"]["parent_tags"] == ["voice.positive.system_easy",
+                                                                "voice.positive.system_smooth"]
+    assert not any(t.startswith("kyc.") for t in rows)
+    # the parent's F1 on a kept tag is what the parent itself scores on those turns
+    parent = Predictor.from_pretrained(tiny_model_dir)
+    turns = load_turns(v2_corpus / "test.jsonl", V2, parent.context.max_turns)
+    _, pred = parent.predict(turns)
+    tag = "pref.risk.conservative"
+    truth = [tag in labels for labels in turns["labels"]]
+    assert rows[tag]["parent_f1"] == pytest.approx(f1_score(truth, pred[:, V1.index[tag]], zero_division=0))
+    report = (tmp_path / "report" / "model" / "report.md").read_text(encoding="utf-8")
+    assert "## Regression: old tags, parent vs this model" in report
+    scored = [r for r in section["per_tag"] if r["scored"]]
+    assert scored and all(f"| {r['tag']} | " in report for r in scored)

@@ -3,6 +3,10 @@
 A bad dialogue never takes the good ones down with it: in lenient mode it is reported (file,
 line, field, reason) and skipped; in strict mode the whole read fails after listing every
 problem, so a user fixes a file in one round trip.
+
+Partial labels: an optional ``annotation`` object on a dialogue or a turn (the turn's wins) says
+what the labels cover (``annotated``: tag or dimension ids; absent = every tag), under which
+taxonomy version, by whom and when. Pairs outside it were never annotated and are masked.
 """
 
 from __future__ import annotations
