@@ -78,9 +78,9 @@ def run_hf(data: str, cache_dir: str, steps: int, batch_size: int) -> dict:
             super().__init__()
             self.inner = inner
 
-        def forward(self, labels=None, num_items_in_batch=None, **inputs):
+        def forward(self, labels=None, label_mask=None, num_items_in_batch=None, **inputs):
             logits = self.inner(**inputs)
-            return {"loss": loss_fn(logits, labels), "logits": logits}
+            return {"loss": loss_fn(logits, labels, label_mask), "logits": logits}
 
     wrapped = WithLoss(model)
     optimizer = build_optimizer(model, OptimSpec(lr=RECIPE["lr"], head_lr=RECIPE["head_lr"],

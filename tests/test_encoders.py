@@ -145,6 +145,7 @@ def test_local_checkpoint_trains(local_bert_dir, taxonomy):
     enc = TurnInputBuilder(tokenizer, settings.context, taxonomy)(batch)
     inputs = TurnCollator(tokenizer)([{k: enc[k][i] for k in enc} for i in range(3)])
     labels = inputs.pop("labels")
+    assert inputs.pop("label_mask").min() == 1.0  # no annotation field: every pair annotated
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     before = model.encoder.embeddings.word_embeddings.weight.detach().clone()
     losses = []

@@ -182,9 +182,9 @@ class Trainer:
         args, acc = self.args, self.accelerator
         if args.resume:
             self.restore()
-            if acc.is_main_process:  # evaluations after the checkpoint will be redone: drop them
-                lines = "".join(json.dumps(r) + "\n" for r in self.state.history)
-                (self.run_dir / "metrics_history.jsonl").write_text(lines)
+        if acc.is_main_process:  # resumed: evaluations after the checkpoint are redone; fresh: none yet
+            lines = "".join(json.dumps(r) + "\n" for r in self.state.history)
+            (self.run_dir / "metrics_history.jsonl").write_text(lines)
         acc.init_trackers("tensorboard", config={"total_steps": self.total_steps, "seed": args.seed})
         bar = tqdm(total=self.total_steps, initial=self.state.step, desc="train",
                    disable=not acc.is_local_main_process)
