@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,8 +18,8 @@ from pathlib import Path
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="the torch model directory")
-    ap.add_argument("--bundle", required=True, help="its export bundle (profiler-export); without an int8 graph "
-                    "one is quantized into a temporary copy, gate or not, so its speed and F1 can be measured")
+    ap.add_argument("--bundle", required=True, help="its export bundle from profiler-export format=int8 (to "
+                    "measure an int8 graph that fails its gate, export it with gate.max_f1_drop=100)")
     ap.add_argument("--data", default="data/synthetic/test.jsonl", help="labelled dialogues")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-turns", type=int, default=None)
@@ -30,7 +28,6 @@ def main() -> None:
     import torch
 
     from profiler.evaluation import label_matrix
-    from profiler.export.quantize import quantize_int8
     from profiler.export.runtime import GRAPHS
     from profiler.metrics import headline
     from profiler.predictor import InferenceSettings, Predictor
@@ -39,9 +36,7 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     bundle = Path(a.bundle)
     if not (bundle / GRAPHS["int8"]).is_file():
-        bundle = Path(tempfile.mkdtemp()) / bundle.name
-        shutil.copytree(a.bundle, bundle)
-        quantize_int8(bundle / GRAPHS["fp32"], bundle / GRAPHS["int8"])
+        raise SystemExit(f"{bundle} has no int8 graph: export it with format=int8")
     runs = {"torch fp32": (a.model, InferenceSettings(device="cpu")),
             "ONNX fp32": (bundle, InferenceSettings(backend="onnx")),
             "ONNX int8": (bundle, InferenceSettings(backend="onnx", onnx_variant="int8"))}

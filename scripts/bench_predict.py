@@ -63,15 +63,22 @@ def text_pairs(model_dir: str, data: Path) -> tuple[list[dict], list[int]]:
     return pairs, lengths
 
 
-def run_profiler(model_dir: str, data: Path, backend: str = "torch") -> dict:
+def run_profiler(model_dir: str, data: Path, backend: str = "torch", variant: str = "fp32") -> dict:
     from profiler.predict.runner import PredictJob, run_predict
     from profiler.predictor import InferenceSettings
 
     out = Path(tempfile.mkdtemp()) / "turns.jsonl"
     start = time.perf_counter()
     summary = run_predict(PredictJob(model_dir=Path(model_dir), inputs=[str(data)], output=out,
-                                     inference=InferenceSettings(backend=backend)))
-    return {"seconds": time.perf_counter() - start, "turns": summary["turns"]}
+                                     inference=InferenceSettings(backend=backend, onnx_variant=variant)))
+    return {"seconds": time.perf_counter() - start, "turns": summary["turns"], "output": str(out)}
+
+
+def same_labels(a: str, b: str) -> float:
+    """Share of turns whose decided tag sets are identical in two profiler-predict outputs."""
+    with open(a, encoding="utf-8") as fa, open(b, encoding="utf-8") as fb:
+        pairs = [(json.loads(x)["labels"], json.loads(y)["labels"]) for x, y in zip(fa, fb)]
+    return sum(x == y for x, y in pairs) / max(len(pairs), 1)
 
 
 def hf_model(model_dir: str):
@@ -130,6 +137,7 @@ def child(runner: str, model_dir: str, data: Path, threads: int) -> None:
     torch.set_num_threads(threads)
     result = {"profiler": lambda: run_profiler(model_dir, data),
               "profiler_onnx": lambda: run_profiler(model_dir, data, backend="onnx"),
+              "profiler_int8": lambda: run_profiler(model_dir, data, backend="onnx", variant="int8"),
               "pipeline": lambda: run_pipeline(model_dir, data, 1),
               "pipeline_batched": lambda: run_pipeline(model_dir, data, 32),
               "ceiling": lambda: ceiling(model_dir, data)}[runner]()
@@ -174,14 +182,20 @@ def speed(a: argparse.Namespace, tmp: Path) -> None:
     if a.bundle:
         rows["profiler_onnx"] = spawn("profiler_onnx", a.bundle, speed_data, a.threads)
         labels["profiler_onnx"] = "profiler-predict (ONNX Runtime fp32)"
+        if (Path(a.bundle) / "model.int8.onnx").is_file():
+            rows["profiler_int8"] = spawn("profiler_int8", a.bundle, speed_data, a.threads)
+            labels["profiler_int8"] = "profiler-predict (ONNX Runtime int8, gated)"
     base = rows["pipeline"]["turns"] / rows["pipeline"]["seconds"]
     ceil = rows["ceiling"]
-    print(f"\n{n} customer turns, {a.threads} threads, fp32, model {a.model}\n")
-    print("| runner | turns/s | vs pipeline loop | peak RSS (MB) | share of hardware ceiling |\n|---|---|---|---|---|")
+    print(f"\n{n} customer turns, {a.threads} threads, model {a.model}\n")
+    print("| runner | turns/s | vs pipeline loop | peak RSS (MB) | share of fp32 hardware ceiling | tag sets = torch |\n"
+          "|---|---|---|---|---|---|")
     for r, label in labels.items():
         tps = rows[r]["turns"] / rows[r]["seconds"]
-        share = tps * ceil["flops_per_turn"] / (ceil["matmul_gflops"] * 1e9)
-        print(f"| {label} | {tps:.1f} | {tps / base:.2f}x | {rows[r]['peak_rss_mb']:.0f} | {share:.1%} |")
+        # int8 kernels have their own (higher) peak: a share of the fp32 one would mislead
+        share = "n/a (int8)" if r == "profiler_int8" else f"{tps * ceil['flops_per_turn'] / (ceil['matmul_gflops'] * 1e9):.1%}"
+        agree = f"{same_labels(rows['profiler']['output'], rows[r]['output']):.1%}" if "output" in rows[r] else "-"
+        print(f"| {label} | {tps:.1f} | {tps / base:.2f}x | {rows[r]['peak_rss_mb']:.0f} | {share} | {agree} |")
     print(f"\nceiling: {ceil['flops_per_turn'] / 1e9:.3f} GFLOP per turn (unpadded), measured matmul "
           f"{ceil['matmul_gflops']:.1f} GFLOP/s -> at most {ceil['matmul_gflops'] * 1e9 / ceil['flops_per_turn']:.0f} turns/s")
 

@@ -26,10 +26,14 @@ profiler-eval "model_dir=[$MODELS/e5-small-synthetic,$MODELS/tfidf,$MODELS/rules
   out_dir="$REPORTS" > /dev/null
 EVALUATED=$SECONDS
 profiler-predict model_dir="$MODELS/e5-small-synthetic" input="$DATA/test.jsonl" output="$PREDICTIONS/turns.jsonl"
-# format=onnx: fp32 behind the parity gate. format=int8 adds the int8 graph behind its accuracy gate,
-# which this model fails on AVX2 CPUs (README, "Export to serving"), and a failed gate exports nothing.
-profiler-export model_dir="$MODELS/e5-small-synthetic" dev="$DATA/dev.jsonl" format=onnx \
-  out_dir="$BUNDLES/e5-small-synthetic" card.evaluation="$REPORTS/e5-small-synthetic/metrics.json"
+# the fp32 graph behind the parity gate, plus the int8 graph (with its own dev-tuned thresholds) behind
+# its accuracy gate. A failed gate exports nothing and exits 1: the job then ships the fp32 graph alone.
+EXPORT=(model_dir="$MODELS/e5-small-synthetic" dev="$DATA/dev.jsonl" out_dir="$BUNDLES/e5-small-synthetic"
+        card.evaluation="$REPORTS/e5-small-synthetic/metrics.json")
+profiler-export "${EXPORT[@]}" format=int8 || {
+  echo "int8 gate failed on this machine (log above): exporting the fp32 graph only"
+  profiler-export "${EXPORT[@]}" format=onnx
+}
 for baseline in tfidf rules; do  # no graph to export: their model cards only
   profiler-export model_dir="$MODELS/$baseline" format=card card.evaluation="$REPORTS/$baseline/metrics.json"
 done

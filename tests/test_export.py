@@ -63,6 +63,61 @@ def test_int8_gate_passes_on_a_trained_model(tiny_bundle):
     _, meta = tiny_bundle
     gate = meta["int8"]
     assert gate["passed"] and gate["drop_points"] <= 1.0 and len(gate["per_tag"]) > 10
+    assert 0.0 <= gate["macro_f1_int8_at_fp32_thresholds"] <= 1.0 and len(gate["kept_fp32"]) == 2
+
+
+def test_int8_graph_is_decided_by_its_own_dev_tuned_thresholds(tiny_bundle, small_corpus, taxonomy):
+    from profiler.decision import tune
+    from profiler.evaluation import label_matrix
+
+    bundle, meta = tiny_bundle
+    own = json.loads((bundle / "decision.int8.json").read_text())
+    int8 = Predictor.from_pretrained(bundle, settings=InferenceSettings(backend="onnx", onnx_variant="int8"))
+    fp32 = Predictor.from_pretrained(bundle, settings=ONNX)
+    assert int8.rule.thresholds == own["thresholds"] and fp32.rule.thresholds == json.loads(
+        (bundle / "decision.json").read_text())["thresholds"]
+    dev = load_turns(small_corpus / "dev.jsonl", taxonomy, int8.context.max_turns)
+    retuned = tune(int8.predict_proba(dev), label_matrix(dev["labels"], taxonomy.index), taxonomy, fp32.rule.min_support)
+    assert retuned.thresholds == own["thresholds"], "the same rule and data that tuned the fp32 thresholds"
+    assert meta["int8"]["decision"] == "decision.int8.json"
+
+
+def outlier_activation_model(model_dir, out, layer: int):
+    """One FFN unit of ``layer`` always fires near 100 (bias +100) and its output weights are divided by
+    100, so fp32 computes about what it did, but the input of that layer's FFN-output MatMul now spans
+    a range dynamic uint8 quantization must stretch its single scale over."""
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(model_dir, out)
+    state = load_file(str(out / "model.safetensors"))
+    prefix = next(k for k in state if k.endswith(f"layer.{layer}.intermediate.dense.bias"))[: -len("intermediate.dense.bias")]
+    state[prefix + "intermediate.dense.bias"][0] += 100.0
+    state[prefix + "output.dense.weight"][:, 0] /= 100.0
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    return out, state[prefix + "output.dense.weight"][:, 0].numpy()
+
+
+def test_int8_keeps_the_matmul_with_outlier_inputs_in_fp32(tiny_model_dir, small_corpus, taxonomy, tmp_path):
+    import onnx
+    from onnx import numpy_helper
+
+    model_dir, column = outlier_activation_model(tiny_model_dir, tmp_path / "outlier", layer=1)
+    dev, spread = str(small_corpus / "dev.jsonl"), {}
+    test = load_turns(small_corpus / "test.jsonl", taxonomy, 4)
+    for keep in (0, 1):
+        bundle = tmp_path / f"keep{keep}"
+        meta = export_model(ExportJob(model_dir, bundle, dev, format="int8", int8_keep_fp32=keep,
+                                      gate=GateSpec(max_f1_drop=100.0)))
+        p32 = Predictor.from_pretrained(bundle, settings=ONNX).predict_proba(test)
+        p8 = Predictor.from_pretrained(bundle, settings=InferenceSettings(backend="onnx", onnx_variant="int8"))
+        spread[keep] = float(np.abs(p8.predict_proba(test) - p32).max())
+    kept = meta["int8"]["kept_fp32"][0]["node"]
+    graph = onnx.load(str(bundle / "model.int8.onnx"))
+    node = next(n for n in graph.graph.node if n.name == kept)
+    weights = {w.name: numpy_helper.to_array(w) for w in graph.graph.initializer}
+    assert node.op_type == "MatMul" and np.allclose(weights[node.input[1]][0], column), \
+        "the FFN-output MatMul of the altered layer, left unquantized"
+    assert spread[1] < spread[0] / 2, spread
 
 
 def outlier_broken_model(model_dir, out):

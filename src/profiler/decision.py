@@ -53,12 +53,12 @@ class DecisionRule:
                 above[:, group] = np.where(several[:, None], keep, sub)
         return above
 
-    def save(self, model_dir: str | Path) -> None:
-        Path(model_dir, DECISION_FILE).write_text(json.dumps(asdict(self), indent=1))
+    def save(self, model_dir: str | Path, filename: str = DECISION_FILE) -> None:
+        Path(model_dir, filename).write_text(json.dumps(asdict(self), indent=1))
 
     @classmethod
-    def load(cls, model_dir: str | Path, taxonomy: Taxonomy) -> DecisionRule:
-        path = Path(model_dir, DECISION_FILE)
+    def load(cls, model_dir: str | Path, taxonomy: Taxonomy, filename: str = DECISION_FILE) -> DecisionRule:
+        path = Path(model_dir, filename)
         if not path.is_file():
             return cls.default(taxonomy)
         rule = cls(**json.loads(path.read_text()))

@@ -1,4 +1,5 @@
-"""profiler-export's work: graph -> parity gate -> optional int8 + gate -> Triton layout -> bundle.
+"""profiler-export's work: graph -> parity gate -> optional int8 (+ its own thresholds) + gate ->
+Triton layout -> bundle.
 
 The bundle is assembled in a temporary directory and renamed into place only when every gate
 passed; a failed export leaves ``<out>.rejected/`` (for inspection) and raises, so nothing
@@ -12,10 +13,14 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from profiler.decision import tune
 from profiler.export.bundle import export_graph, write_meta
 from profiler.export.gates import ExportGateError, GateSpec, f1_gate, parity
-from profiler.export.quantize import quantize_int8
-from profiler.export.runtime import GRAPHS
+from profiler.export.quantize import RangeProbe, quantize_int8
+from profiler.export.runtime import DECISIONS, GRAPHS
+from profiler.metrics import headline
 from profiler.export.triton import write_triton_repo
 from profiler.predictor import InferenceSettings, Predictor
 
@@ -33,17 +38,48 @@ class ExportJob:
     with_logits: bool = False
     gate: GateSpec = field(default_factory=GateSpec)
     gate_max_turns: int | None = None # score only the first N dev turns in the gates (None: all)
+    int8_keep_fp32: int = 2           # MatMuls with the widest input range (over mean |x|) that stay fp32
+    probe_max_turns: int = 256        # dev turns those ranges are measured on
     triton_max_batch_size: int = 64
 
 
 def _gate_turns(job: ExportJob, predictor: Predictor):
-    from profiler.evaluation import label_matrix
+    from profiler.evaluation import annotation_mask, label_matrix
     from profiler.training.data import load_turns
 
     turns = load_turns(job.dev, predictor.taxonomy, predictor.context.max_turns)
     if job.gate_max_turns:
         turns = turns.select(range(min(job.gate_max_turns, len(turns))))
-    return turns, label_matrix(turns["labels"], predictor.taxonomy.index)
+    taxonomy = predictor.taxonomy
+    return turns, label_matrix(turns["labels"], taxonomy.index), annotation_mask(turns["annotated"], taxonomy)
+
+
+def outlier_matmuls(graph: Path, fp32: Predictor, turns, keep: int, max_turns: int) -> list[tuple[str, float]]:
+    if keep <= 0:
+        return []
+    probe = RangeProbe(graph)
+    Predictor("onnx", probe, fp32.taxonomy, fp32.rule, fp32.context, fp32.tokenizer,
+              fp32.settings).predict_proba(turns.select(range(min(max_turns, len(turns)))))
+    ranking = probe.ranking()
+    log.info("MatMul inputs, widest range/mean |x| first: %s",
+             ", ".join(f"{node} {ratio:.0f}" for node, ratio in ranking[:8]))
+    return ranking[:keep]
+
+
+def _int8(job: ExportJob, tmp: Path, fp32: Predictor, fp32_probs: np.ndarray, turns, truth: np.ndarray,
+          mask: np.ndarray) -> dict:
+    """Quantize, tune the int8 graph's own thresholds on dev (the rule fp32's were tuned by), gate."""
+    keep = outlier_matmuls(tmp / GRAPHS["fp32"], fp32, turns, job.int8_keep_fp32, job.probe_max_turns)
+    quantize_int8(tmp / GRAPHS["fp32"], tmp / GRAPHS["int8"], [node for node, _ in keep])
+    int8 = Predictor.from_pretrained(tmp, settings=InferenceSettings(backend="onnx", onnx_variant="int8"))
+    probs = int8.predict_proba(turns)
+    rule = tune(probs, truth, fp32.taxonomy, fp32.rule.min_support, mask)
+    rule.save(tmp, DECISIONS["int8"])
+    gate = f1_gate(truth, fp32.rule.decide(fp32_probs), rule.decide(probs), fp32.taxonomy.ids, job.gate, mask)
+    at_fp32 = headline(truth, fp32.rule.decide(probs), mask=mask)["macro_f1"]
+    log.info("for reference: int8 under the fp32 thresholds scores macro-F1 %.4f on the same dev turns", at_fp32)
+    return {**gate, "macro_f1_int8_at_fp32_thresholds": at_fp32, "decision": DECISIONS["int8"],
+            "kept_fp32": [{"node": node, "range_over_mean_abs": round(ratio, 1)} for node, ratio in keep]}
 
 
 def _reject(tmp: Path, out_dir: Path, message: str) -> None:
@@ -61,16 +97,14 @@ def export_model(job: ExportJob) -> dict:
     meta = export_graph(job.model_dir, tmp, job.opset, job.with_logits)
     reference = Predictor.from_pretrained(job.model_dir, settings=InferenceSettings(device="cpu"))
     fp32 = Predictor.from_pretrained(tmp, settings=InferenceSettings(backend="onnx"))
-    turns, truth = _gate_turns(job, reference)
-    meta["parity"] = parity(reference, fp32, turns, job.gate)
+    turns, truth, mask = _gate_turns(job, reference)
+    meta["parity"], fp32_probs = parity(reference, fp32, turns, job.gate)
     meta["gate_data"] = {"path": job.dev, "turns": len(turns)}
     write_meta(tmp, meta)
     if not meta["parity"]["passed"]:
         _reject(tmp, job.out_dir, f"ONNX parity gate failed: {meta['parity']}")
     if job.format == "int8":
-        quantize_int8(tmp / GRAPHS["fp32"], tmp / GRAPHS["int8"])
-        int8 = Predictor.from_pretrained(tmp, settings=InferenceSettings(backend="onnx", onnx_variant="int8"))
-        meta["int8"] = f1_gate(fp32, int8, turns, truth, job.gate)
+        meta["int8"] = _int8(job, tmp, fp32, fp32_probs, turns, truth, mask)
         meta["graphs"]["int8"] = GRAPHS["int8"]
         write_meta(tmp, meta)
         if not meta["int8"]["passed"]:

@@ -4,6 +4,7 @@ training. A bundle directory holds:
   model.onnx / model.int8.onnx   the graph: token ids + masks -> per-tag probabilities (and logits if asked)
   tokenizer files                the exact tokenizer used in training
   taxonomy.tsv, decision.json    the label contract and the tuned thresholds + exclusive decoding
+  decision.int8.json             the same rule re-tuned on dev for the int8 graph (its probabilities differ)
   bundle.json                    format, taxonomy hash, context settings, graph inputs/outputs, gate results
 """
 
@@ -25,6 +26,7 @@ from profiler.taxonomy import Taxonomy
 BUNDLE_FORMAT = "profiler-onnx-bundle"
 BUNDLE_VERSION = 1
 GRAPHS = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+DECISIONS = {"fp32": "decision.json", "int8": "decision.int8.json"}
 
 
 class OnnxModel:
@@ -69,5 +71,10 @@ def load_bundle(bundle_dir: str | Path, variant: str = "fp32", expected: Taxonom
         raise ModelDirError(f"{bundle_dir}: no {variant} graph in this bundle (have: "
                             f"{[v for v, f in GRAPHS.items() if (bundle_dir / f).is_file()]})")
     model = OnnxModel(bundle_dir / GRAPHS[variant], threads)
-    return ("onnx", model, taxonomy, DecisionRule.load(bundle_dir, taxonomy), ContextConfig(**meta["context"]),
-            load_tokenizer(bundle_dir))
+    rule = DecisionRule.load(bundle_dir, taxonomy, _decision_file(bundle_dir, variant))
+    return ("onnx", model, taxonomy, rule, ContextConfig(**meta["context"]), load_tokenizer(bundle_dir))
+
+
+def _decision_file(bundle_dir: Path, variant: str) -> str:
+    """A graph's own thresholds when the bundle has them; bundles from before per-graph tuning do not."""
+    return DECISIONS[variant] if (bundle_dir / DECISIONS[variant]).is_file() else DECISIONS["fp32"]
