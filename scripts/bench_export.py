@@ -23,8 +23,11 @@ def main() -> None:
     ap.add_argument("--data", default="data/synthetic/test.jsonl", help="labelled dialogues")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-turns", type=int, default=None)
+    ap.add_argument("--repeats", type=int, default=3, help="timed passes per backend, interleaved; the median is "
+                    "reported (single passes on a shared 2-core machine varied by up to 20%%)")
     a = ap.parse_args()
     os.environ["OMP_NUM_THREADS"] = str(a.threads)   # before torch/ORT create their thread pools
+    import numpy as np
     import torch
 
     from profiler.evaluation import label_matrix
@@ -40,24 +43,29 @@ def main() -> None:
     runs = {"torch fp32": (a.model, InferenceSettings(device="cpu")),
             "ONNX fp32": (bundle, InferenceSettings(backend="onnx")),
             "ONNX int8": (bundle, InferenceSettings(backend="onnx", onnx_variant="int8"))}
-    rows, turns, truth = {}, None, None
+    predictors, turns, truth = {}, None, None
     for name, (path, settings) in runs.items():
-        predictor = Predictor.from_pretrained(path, settings=settings)
+        predictors[name] = Predictor.from_pretrained(path, settings=settings)
         if turns is None:
-            turns = load_turns(a.data, predictor.taxonomy, predictor.context.max_turns)
+            turns = load_turns(a.data, predictors[name].taxonomy, predictors[name].context.max_turns)
             if a.max_turns:
                 turns = turns.select(range(min(a.max_turns, len(turns))))
-            truth = label_matrix(turns["labels"], predictor.taxonomy.index)
-            predictor.predict(turns.select(range(min(64, len(turns)))))  # warm-up: thread pools, allocator
-        start = time.perf_counter()
-        _, decided = predictor.predict(turns)
-        seconds = time.perf_counter() - start
-        rows[name] = (len(turns) / seconds, headline(truth, decided))
+            truth = label_matrix(turns["labels"], predictors[name].taxonomy.index)
+        predictors[name].predict(turns.select(range(min(64, len(turns)))))  # warm-up: thread pools, allocator
+    speeds: dict[str, list[float]] = {name: [] for name in runs}
+    decided = {}
+    for _ in range(a.repeats):   # interleaved, so a slow spell of the machine hits every backend alike
+        for name, predictor in predictors.items():
+            start = time.perf_counter()
+            _, decided[name] = predictor.predict(turns)
+            speeds[name].append(len(turns) / (time.perf_counter() - start))
+    rows = {name: (float(np.median(speeds[name])), headline(truth, decided[name])) for name in runs}
     base = rows["torch fp32"][0]
-    print(f"\n{len(turns)} customer turns from {a.data}, {a.threads} threads\n")
-    print("| backend | turns/s | vs torch fp32 | micro-F1 | macro-F1 |\n|---|---|---|---|---|")
+    print(f"\n{len(turns)} customer turns from {a.data}, {a.threads} threads, median of {a.repeats} passes\n")
+    print("| backend | turns/s | vs torch fp32 | passes (turns/s) | micro-F1 | macro-F1 |\n|---|---|---|---|---|---|")
     for name, (tps, h) in rows.items():
-        print(f"| {name} | {tps:.1f} | {tps / base:.2f}x | {h['micro_f1']:.4f} | {h['macro_f1']:.4f} |")
+        passes = ", ".join(f"{x:.0f}" for x in speeds[name])
+        print(f"| {name} | {tps:.1f} | {tps / base:.2f}x | {passes} | {h['micro_f1']:.4f} | {h['macro_f1']:.4f} |")
 
 
 if __name__ == "__main__":
