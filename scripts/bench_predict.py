@@ -182,7 +182,9 @@ def speed(a: argparse.Namespace, tmp: Path) -> None:
     if a.bundle:
         rows["profiler_onnx"] = spawn("profiler_onnx", a.bundle, speed_data, a.threads)
         labels["profiler_onnx"] = "profiler-predict (ONNX Runtime fp32)"
-        if (Path(a.bundle) / "model.int8.onnx").is_file():
+        from profiler.export.runtime import GRAPHS
+
+        if (Path(a.bundle) / GRAPHS["int8"]).is_file():
             rows["profiler_int8"] = spawn("profiler_int8", a.bundle, speed_data, a.threads)
             labels["profiler_int8"] = "profiler-predict (ONNX Runtime int8, gated)"
     base = rows["pipeline"]["turns"] / rows["pipeline"]["seconds"]

@@ -20,13 +20,6 @@ import time
 from pathlib import Path
 
 
-def logits(p):
-    import numpy as np
-
-    p = np.clip(p, 1e-7, 1 - 1e-7)
-    return np.log(p / (1 - p))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", required=True, help="an export bundle (its fp32 graph is quantized)")
@@ -37,6 +30,7 @@ def main() -> None:
     a = ap.parse_args()
     os.environ["OMP_NUM_THREADS"] = str(a.threads)   # before ORT creates its thread pools
     import numpy as np
+    from scipy.special import logit
 
     from profiler.decision import tune
     from profiler.evaluation import label_matrix
@@ -71,7 +65,7 @@ def main() -> None:
         start = time.perf_counter()
         test = int8.predict_proba(data["test"][0])
         tps = len(test) / (time.perf_counter() - start)
-        print(f"| {keep} | {np.std(logits(dev) - logits(ref)):.3f} "
+        print(f"| {keep} | {np.std(logit(np.clip(dev, 1e-7, 1 - 1e-7)) - logit(np.clip(ref, 1e-7, 1 - 1e-7))):.3f} "
               f"| {headline(truth, fp32.rule.decide(dev))['macro_f1']:.4f} | {headline(truth, own.decide(dev))['macro_f1']:.4f} "
               f"| {headline(data['test'][1], own.decide(test))['macro_f1']:.4f} | {tps:.1f} |", flush=True)
 

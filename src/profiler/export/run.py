@@ -20,8 +20,8 @@ from profiler.export.bundle import export_graph, write_meta
 from profiler.export.gates import ExportGateError, GateSpec, f1_gate, parity
 from profiler.export.quantize import RangeProbe, quantize_int8
 from profiler.export.runtime import DECISIONS, GRAPHS
-from profiler.metrics import headline
 from profiler.export.triton import write_triton_repo
+from profiler.metrics import headline
 from profiler.predictor import InferenceSettings, Predictor
 
 log = logging.getLogger(__name__)

@@ -32,19 +32,22 @@ DECISIONS = {"fp32": "decision.json", "int8": "decision.int8.json"}
 class OnnxModel:
     """An ONNX Runtime session that maps padded batches to probabilities (see ``scoring.score_features``)."""
 
-    def __init__(self, path: Path, threads: int | None = None):
+    def __init__(self, graph: Path | bytes, threads: int | None = None):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or int(os.environ.get("OMP_NUM_THREADS", 0))
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
-        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self.session = ort.InferenceSession(graph if isinstance(graph, bytes) else str(graph), options,
+                                            providers=providers)
         self.inputs = [i.name for i in self.session.get_inputs()]
+
+    def feeds(self, batch: dict) -> dict[str, np.ndarray]:
+        return {name: batch[name].cpu().numpy().astype(np.int64) for name in self.inputs}
 
     def forward(self, batches: Iterable[dict]) -> Iterable[np.ndarray]:
         for batch in batches:
-            feeds = {name: batch[name].cpu().numpy().astype(np.int64) for name in self.inputs}
-            yield self.session.run(["probabilities"], feeds)[0]
+            yield self.session.run(["probabilities"], self.feeds(batch))[0]
 
 
 def read_bundle_meta(bundle_dir: Path) -> dict:
