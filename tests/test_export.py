@@ -40,9 +40,44 @@ def test_onnx_bundle_matches_torch_on_the_real_default_encoder(e5_trained, small
     model_dir, _ = e5_trained
     meta = export_model(ExportJob(model_dir, tmp_path / "e5", str(small_corpus / "dev.jsonl"), format="onnx"))
     assert meta["parity"]["passed"] and meta["parity"]["max_abs_diff"] <= 1e-4
+    layers = json.loads((model_dir / "config.json").read_text())["num_hidden_layers"]
+    assert meta["ort_fusions"]["MultiHeadAttention"] == layers, "the default encoder's attention is fused"
     assert "int8" not in meta["graphs"]
     card = render_card(card_from_files(model_dir, bundle=tmp_path / "e5"))   # an fp32-only bundle's card
     assert "fp32 parity vs torch" in card and "int8 (ONNX Runtime" not in card
+    assert f"MultiHeadAttention ×{layers}" in card
+
+
+def _ops(path) -> dict[str, int]:
+    import collections
+
+    import onnx
+
+    return collections.Counter(node.op_type for node in onnx.load(str(path)).graph.node)
+
+
+def test_graph_is_fused_for_ort_and_int8_quantizes_every_projection(tiny_bundle):
+    bundle, meta = tiny_bundle
+    layers = 2
+    assert meta["ort_fusions"] == {"MultiHeadAttention": layers, "SkipLayerNormalization": 2 * layers,
+                                   "BiasGelu": layers}
+    fp32 = _ops(bundle / "model.onnx")
+    assert fp32["MultiHeadAttention"] == layers and not {"Softmax", "Transpose", "Erf"} & set(fp32)
+    # the fusion stops at MultiHeadAttention so Q, K and V stay MatMuls the quantizer can reach:
+    # only the two kept MatMuls are float in the int8 graph
+    int8 = _ops(bundle / "model.int8.onnx")
+    assert int8["MatMul"] == len(meta["int8"]["kept_fp32"]) == 2 and "Attention" not in int8
+    assert int8["MatMulInteger"] >= 6 * layers - 2
+
+
+def test_unfused_export_is_a_plain_opset_graph(tiny_model_dir, small_corpus, tmp_path):
+    import onnx
+
+    meta = export_model(ExportJob(tiny_model_dir, tmp_path / "plain", str(small_corpus / "dev.jsonl"), format="onnx",
+                                  ort_fusions=False, gate_max_turns=200))
+    assert meta["parity"]["passed"] and meta["ort_fusions"] == {}
+    graph = onnx.load(str(tmp_path / "plain" / "model.onnx"))
+    assert {node.domain for node in graph.graph.node} <= {"", "ai.onnx"}, "no com.microsoft ops"
 
 
 def test_predict_backend_onnx_gives_the_torch_labels(tiny_bundle, tiny_model_dir, small_corpus, compose_cfg, tmp_path):

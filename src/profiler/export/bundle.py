@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from profiler.export.fusion import fuse_for_ort
 from profiler.export.runtime import BUNDLE_FORMAT, BUNDLE_VERSION, GRAPHS
 from profiler.modeling import TurnTagger
 from profiler.scoring import MODEL_INPUTS
@@ -34,8 +35,10 @@ def input_names(tokenizer) -> list[str]:
     return [n for n in MODEL_INPUTS if n in sample or n == "target_mask"]
 
 
-def export_graph(model_dir: Path, out_dir: Path, opset: int = 18, with_logits: bool = False) -> dict:
-    """Write model.onnx + tokenizer + contract files into ``out_dir``; returns the bundle metadata."""
+def export_graph(model_dir: Path, out_dir: Path, opset: int = 18, with_logits: bool = False,
+                 ort_fusions: bool = True) -> dict:
+    """Write model.onnx + tokenizer + contract files into ``out_dir``; returns the bundle metadata.
+    ``ort_fusions``: rewrite the graph with ONNX Runtime's fused ops (see ``fusion``)."""
     model, tokenizer, taxonomy = TurnTagger.load(model_dir)
     names = input_names(tokenizer)
     outputs = ["probabilities", "logits"] if with_logits else ["probabilities"]
@@ -53,6 +56,7 @@ def export_graph(model_dir: Path, out_dir: Path, opset: int = 18, with_logits: b
                       str(out_dir / GRAPHS["fp32"]), input_names=names, output_names=outputs,
                       dynamic_shapes=(tuple({0: batch, 1: sequence} for _ in names),), opset_version=opset,
                       dynamo=True, external_data=False, verbose=False)
+    fused = fuse_for_ort(out_dir / GRAPHS["fp32"]) if ort_fusions else {}
     tokenizer.save_pretrained(out_dir)
     for name in ("taxonomy.tsv", "decision.json"):
         shutil.copy2(model_dir / name, out_dir / name)
@@ -62,7 +66,7 @@ def export_graph(model_dir: Path, out_dir: Path, opset: int = 18, with_logits: b
             "taxonomy_version": taxonomy.version, "taxonomy_hash": taxonomy.hash,
             "context": config["profiler"]["context"], "pooling": config["profiler"]["pooling"],
             "inputs": names, "outputs": outputs, "opset": opset, "num_labels": len(taxonomy),
-            "graphs": {"fp32": GRAPHS["fp32"]}}
+            "ort_fusions": fused, "graphs": {"fp32": GRAPHS["fp32"]}}
     write_meta(out_dir, meta)
     log.info("exported %s -> %s (inputs %s)", model_dir, out_dir / GRAPHS["fp32"], names)
     return meta

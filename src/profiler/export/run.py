@@ -35,6 +35,7 @@ class ExportJob:
     dev: str                          # labelled dialogue file for the gates
     format: str = "int8"              # onnx: fp32 graph; int8: fp32 + int8 graphs
     opset: int = 18
+    ort_fusions: bool = True          # ONNX Runtime's fused attention/LayerNorm/GELU ops (false: plain opset graph)
     with_logits: bool = False
     gate: GateSpec = field(default_factory=GateSpec)
     gate_max_turns: int | None = None # score only the first N dev turns in the gates (None: all)
@@ -94,7 +95,7 @@ def export_model(job: ExportJob) -> dict:
         raise ValueError(f"format must be one of {FORMATS}, got {job.format!r}")
     tmp = job.out_dir.with_name(f".{job.out_dir.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    meta = export_graph(job.model_dir, tmp, job.opset, job.with_logits)
+    meta = export_graph(job.model_dir, tmp, job.opset, job.with_logits, job.ort_fusions)
     reference = Predictor.from_pretrained(job.model_dir, settings=InferenceSettings(device="cpu"))
     fp32 = Predictor.from_pretrained(tmp, settings=InferenceSettings(backend="onnx"))
     turns, truth, mask = _gate_turns(job, reference)
@@ -102,7 +103,8 @@ def export_model(job: ExportJob) -> dict:
     meta["gate_data"] = {"path": job.dev, "turns": len(turns)}
     write_meta(tmp, meta)
     if not meta["parity"]["passed"]:
-        _reject(tmp, job.out_dir, f"ONNX parity gate failed: {meta['parity']}")
+        hint = "; ort_fusions=false exports the unfused graph" if job.ort_fusions else ""
+        _reject(tmp, job.out_dir, f"ONNX parity gate failed: {meta['parity']}{hint}")
     if job.format == "int8":
         meta["int8"] = _int8(job, tmp, fp32, fp32_probs, turns, truth, mask)
         meta["graphs"]["int8"] = GRAPHS["int8"]
