@@ -62,6 +62,17 @@ def test_held_out_phrasings_never_occur_in_train(corpus):
     assert not overlap, sorted(overlap)[:10]
 
 
+def test_train_phrasing_fraction_thins_train_and_leaves_test_alone(corpus, taxonomy):
+    def phrasings(items):
+        return {p for _, turns in items for t in turns if t.labels for p in t.phrases if "/say:" in p}
+
+    half = generate_corpus(taxonomy, SynthConfig(train_phrasing_fraction=0.5))
+    full_train, half_train = phrasings(corpus["train"]), phrasings(half["train"])
+    assert half_train < full_train and len(half_train) <= 0.7 * len(full_train)
+    assert phrasings(half["dev"]) <= half_train
+    assert [d for d, _ in half["test"]] == [d for d, _ in corpus["test"]], "the test split is the same corpus"
+
+
 def test_spoken_style_noise_is_present(corpus):
     texts = [t.text for _, turns in corpus["train"] for t in turns if t.speaker == "customer"]
     traditional = {chr(v) for v in TO_TRADITIONAL.values()}

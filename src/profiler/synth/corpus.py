@@ -24,6 +24,8 @@ def generate_corpus(taxonomy: Taxonomy, cfg: SynthConfig, phrasebook: Phrasebook
     phrasebook = (phrasebook or Phrasebook.bundled()).fit(taxonomy, renames)
     phrasebook.check(taxonomy)
     train_pool, test_pool = phrasebook.split(cfg.held_out_fraction)
+    if cfg.train_phrasing_fraction < 1.0:
+        train_pool = train_pool.split(1.0 - cfg.train_phrasing_fraction)[0]
     pools = {"train": train_pool, "dev": train_pool, "test": test_pool}
     return {split: generate_split(taxonomy, pools[split], cfg, split, seed=cfg.seed * 1000 + i)
             for i, split in enumerate(SPLITS) if cfg.per_tag.get(split, 0) > 0}
@@ -56,7 +58,8 @@ def write_corpus(out_dir: str | Path, taxonomy: Taxonomy, cfg: SynthConfig,
     out_dir.mkdir(parents=True, exist_ok=True)
     corpus = generate_corpus(taxonomy, cfg, renames=renames)
     card = {"taxonomy_version": taxonomy.version, "taxonomy_hash": taxonomy.hash, "seed": cfg.seed,
-            "held_out_fraction": cfg.held_out_fraction, "splits": {}}
+            "held_out_fraction": cfg.held_out_fraction,
+            "train_phrasing_fraction": cfg.train_phrasing_fraction, "splits": {}}
     for split, items in corpus.items():
         path = out_dir / f"{split}.jsonl"
         with open(path, "w", encoding="utf-8") as f:

@@ -29,6 +29,8 @@ class SynthConfig:
     seed: int = 13
     per_tag: dict[str, int] = field(default_factory=lambda: {"train": 60, "dev": 15, "test": 15})
     held_out_fraction: float = 0.3   # share of each tag's phrasings reserved for the test split
+    train_phrasing_fraction: float = 1.0  # share of the remaining phrasings train/dev may use (learning
+                                          # curves over phrasing variety; the test split is unchanged)
     context_rate: float = 0.35       # chance a tag is expressed through a context-only mode
     multi_tag_rate: float = 0.3      # chance a direct turn carries a second (and maybe third) tag
     small_talk_rate: float = 0.2     # chance an episode is untagged small talk
