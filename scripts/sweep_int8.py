@@ -27,15 +27,15 @@ def main() -> None:
     ap.add_argument("--test", required=True)
     ap.add_argument("--keep", default="0,1,2,4,12")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--probe-turns", type=int, default=256, help="dev turns the ranking is measured on "
+                    "(profiler-export's probe_max_turns)")
     a = ap.parse_args()
     os.environ["OMP_NUM_THREADS"] = str(a.threads)   # before ORT creates its thread pools
     import numpy as np
     from scipy.special import logit
 
-    from profiler.decision import tune
-    from profiler.evaluation import label_matrix
-    from profiler.export.quantize import quantize_int8
-    from profiler.export.run import outlier_matmuls
+    from profiler.evaluation import annotation_mask, label_matrix
+    from profiler.export.run import outlier_matmuls, quantize_and_tune
     from profiler.export.runtime import GRAPHS
     from profiler.metrics import headline
     from profiler.predictor import InferenceSettings, Predictor
@@ -46,27 +46,27 @@ def main() -> None:
     data = {}
     for split, path in (("dev", a.dev), ("test", a.test)):
         turns = load_turns(path, tax, fp32.context.max_turns)
-        data[split] = (turns, label_matrix(turns["labels"], tax.index), fp32.predict_proba(turns))
+        data[split] = (turns, label_matrix(turns["labels"], tax.index), fp32.predict_proba(turns),
+                       annotation_mask(turns["annotated"], tax))
     work = Path(tempfile.mkdtemp()) / "bundle"
     shutil.copytree(a.bundle, work)
     counts = [int(k) for k in a.keep.split(",")]
-    ranking = outlier_matmuls(work / GRAPHS["fp32"], fp32, data["dev"][0], max(counts), 256)
+    ranking = outlier_matmuls(work / GRAPHS["fp32"], fp32, data["dev"][0], max(counts), a.probe_turns)
     print(f"\nfp32: dev macro-F1 {headline(data['dev'][1], fp32.rule.decide(data['dev'][2]))['macro_f1']:.4f}, "
           f"test {headline(data['test'][1], fp32.rule.decide(data['test'][2]))['macro_f1']:.4f}\n")
     print("| MatMuls kept fp32 | logit error (dev) | dev macro-F1, fp32 thresholds | dev macro-F1, own thresholds "
           "| test macro-F1, own thresholds | turns/s (test) |\n|---|---|---|---|---|---|")
     for keep in counts:
-        quantize_int8(work / GRAPHS["fp32"], work / GRAPHS["int8"], [node for node, _ in ranking[:keep]])
-        int8 = Predictor.from_pretrained(work, settings=InferenceSettings(backend="onnx", onnx_variant="int8"))
-        turns, truth, ref = data["dev"]
-        dev = int8.predict_proba(turns)
-        own = tune(dev, truth, tax, fp32.rule.min_support)
+        turns, truth, ref, mask = data["dev"]
+        int8, dev = quantize_and_tune(work, fp32, [node for node, _ in ranking[:keep]], turns, truth, mask)
+        own = int8.rule
         int8.predict_proba(data["test"][0].select(range(64)))   # warm-up
         start = time.perf_counter()
         test = int8.predict_proba(data["test"][0])
         tps = len(test) / (time.perf_counter() - start)
         print(f"| {keep} | {np.std(logit(np.clip(dev, 1e-7, 1 - 1e-7)) - logit(np.clip(ref, 1e-7, 1 - 1e-7))):.3f} "
-              f"| {headline(truth, fp32.rule.decide(dev))['macro_f1']:.4f} | {headline(truth, own.decide(dev))['macro_f1']:.4f} "
+              f"| {headline(truth, fp32.rule.decide(dev), mask=mask)['macro_f1']:.4f} "
+              f"| {headline(truth, own.decide(dev), mask=mask)['macro_f1']:.4f} "
               f"| {headline(data['test'][1], own.decide(test))['macro_f1']:.4f} | {tps:.1f} |", flush=True)
 
 

@@ -67,16 +67,25 @@ def outlier_matmuls(graph: Path, fp32: Predictor, turns, keep: int, max_turns: i
     return ranking[:keep]
 
 
+def quantize_and_tune(bundle: Path, fp32: Predictor, keep: list[str], turns, truth: np.ndarray,
+                      mask: np.ndarray | None) -> tuple[Predictor, np.ndarray]:
+    """Quantize ``bundle``'s fp32 graph (``keep``: MatMuls left fp32) and give the int8 graph its own
+    thresholds, tuned on ``turns`` by the rule fp32's were tuned by. Returns (int8 predictor with that
+    rule, its probabilities on ``turns``)."""
+    quantize_int8(bundle / GRAPHS["fp32"], bundle / GRAPHS["int8"], keep)
+    int8 = Predictor.from_pretrained(bundle, settings=InferenceSettings(backend="onnx", onnx_variant="int8"))
+    probs = int8.predict_proba(turns)
+    int8.rule = tune(probs, truth, fp32.taxonomy, fp32.rule.min_support, mask)
+    int8.rule.save(bundle, DECISIONS["int8"])
+    return int8, probs
+
+
 def _int8(job: ExportJob, tmp: Path, fp32: Predictor, fp32_probs: np.ndarray, turns, truth: np.ndarray,
           mask: np.ndarray) -> dict:
-    """Quantize, tune the int8 graph's own thresholds on dev (the rule fp32's were tuned by), gate."""
+    """Quantize with the outlier MatMuls kept fp32, tune the int8 graph's own thresholds, gate."""
     keep = outlier_matmuls(tmp / GRAPHS["fp32"], fp32, turns, job.int8_keep_fp32, job.probe_max_turns)
-    quantize_int8(tmp / GRAPHS["fp32"], tmp / GRAPHS["int8"], [node for node, _ in keep])
-    int8 = Predictor.from_pretrained(tmp, settings=InferenceSettings(backend="onnx", onnx_variant="int8"))
-    probs = int8.predict_proba(turns)
-    rule = tune(probs, truth, fp32.taxonomy, fp32.rule.min_support, mask)
-    rule.save(tmp, DECISIONS["int8"])
-    gate = f1_gate(truth, fp32.rule.decide(fp32_probs), rule.decide(probs), fp32.taxonomy.ids, job.gate, mask)
+    int8, probs = quantize_and_tune(tmp, fp32, [node for node, _ in keep], turns, truth, mask)
+    gate = f1_gate(truth, fp32.rule.decide(fp32_probs), int8.rule.decide(probs), fp32.taxonomy.ids, job.gate, mask)
     at_fp32 = headline(truth, fp32.rule.decide(probs), mask=mask)["macro_f1"]
     log.info("for reference: int8 under the fp32 thresholds scores macro-F1 %.4f on the same dev turns", at_fp32)
     return {**gate, "macro_f1_int8_at_fp32_thresholds": at_fp32, "decision": DECISIONS["int8"],

@@ -24,8 +24,7 @@ def generate_corpus(taxonomy: Taxonomy, cfg: SynthConfig, phrasebook: Phrasebook
     phrasebook = (phrasebook or Phrasebook.bundled()).fit(taxonomy, renames)
     phrasebook.check(taxonomy)
     train_pool, test_pool = phrasebook.split(cfg.held_out_fraction)
-    if cfg.train_phrasing_fraction < 1.0:
-        train_pool = train_pool.split(1.0 - cfg.train_phrasing_fraction)[0]
+    train_pool = train_pool.split(1.0 - cfg.train_phrasing_fraction)[0]   # fraction 1.0: all of it
     pools = {"train": train_pool, "dev": train_pool, "test": test_pool}
     return {split: generate_split(taxonomy, pools[split], cfg, split, seed=cfg.seed * 1000 + i)
             for i, split in enumerate(SPLITS) if cfg.per_tag.get(split, 0) > 0}
