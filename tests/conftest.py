@@ -84,12 +84,15 @@ def small_corpus(tmp_path_factory, taxonomy) -> Path:
 
 
 def tiny_train_overrides(corpus: Path, cache_dir: Path, run_dir: Path, *extra: str) -> list[str]:
-    """A train config shrunk for tests: tiny encoder, small corpus, fast learning rates."""
+    """A train config shrunk for tests: tiny encoder, small corpus, fast learning rates. Later
+    overrides win (``extra`` may turn definitions back on)."""
     return [
         "model=tiny", f"data.train={corpus}/train.jsonl", f"data.dev={corpus}/dev.jsonl",
         f"data.test={corpus}/test.jsonl", f"paths.cache_dir={cache_dir}", f"run_dir={run_dir}",
         f"model_dir={run_dir}/model", "trainer.batch_size=16", "trainer.epochs=8", "trainer.log_every=5",
-        "optim.lr=3e-3", "optim.head_lr=1e-2", "model.context.max_length=64", "trainer.patience=100", *extra,
+        "optim.lr=3e-3", "optim.head_lr=1e-2", "model.context.max_length=64", "trainer.patience=100",
+        "data.definition_copies=0",  # the small corpus alone: definitions would double its train turns
+        *extra,
     ]
 
 

@@ -7,7 +7,8 @@ from profiler.cli.train import train
 from profiler.decision import DecisionRule
 from profiler.evaluation import label_matrix
 from profiler.predictor import Predictor
-from profiler.training.data import load_turns
+from profiler.report.card import card_from_files, render_card
+from profiler.training.data import DataSpec, definition_phrases, load_turns, train_turns
 from tests.conftest import tiny_train_overrides
 
 
@@ -87,3 +88,42 @@ def test_real_default_encoder_end_to_end(e5_trained, small_corpus, taxonomy):
     probs, pred = predictor.predict(dev)
     assert probs.shape == (len(dev), 95) and 0 < probs.min() and probs.max() < 1
     assert pred.any()
+
+
+def test_definition_phrases_cut_clauses_and_alternatives_but_not_shared_words():
+    assert definition_phrases("能不能随时取/流动性") == ["能不能随时取/流动性", "能不能随时取", "流动性"]
+    # the alternatives share "对…感兴趣": cut apart, "礼品" would mean nothing; the clause stays whole
+    assert definition_phrases("对活动/礼品/优惠/立减感兴趣") == ["对活动/礼品/优惠/立减感兴趣"]
+    # bracketed examples stay in the whole text only; a 2-character clause says too little alone
+    assert definition_phrases("近期有钱到账(年终奖、卖房款)、方便") == ["近期有钱到账(年终奖、卖房款)、方便",
+                                                                     "近期有钱到账"]
+    assert definition_phrases("App/网银好用、操作方便") == ["App/网银好用、操作方便", "App/网银好用", "操作方便"]
+
+
+def test_definition_turns_teach_a_tag_words_the_corpus_never_uses(compose_cfg, small_corpus, cache_dir, tmp_path,
+                                                                  taxonomy):
+    """A definition phrase that no train turn contains gets its tag only from a model trained with
+    definitions; the train file's own turns are all still there."""
+    train_text = "\n".join(load_turns(small_corpus / "train.jsonl", taxonomy, 0)["text"])
+    probes = [(p, tag.id) for tag in taxonomy.tags for p in definition_phrases(tag.definition)[1:]
+              if p not in train_text]
+    assert len(probes) > 50
+    turns = {"text": [p for p, _ in probes], "context_speakers": [[]] * len(probes), "context_texts": [[]] * len(probes)}
+    hits = {}
+    for copies in (0, 3):
+        data = DataSpec(train=str(small_corpus / "train.jsonl"), dev=str(small_corpus / "dev.jsonl"),
+                        definition_copies=copies)
+        rows = train_turns(data, taxonomy, 2, seed=13)
+        added = rows.filter(lambda r: r["dialogue_id"].startswith("taxonomy:"))
+        assert len(rows) - len(added) == len(load_turns(data.train, taxonomy, 2))
+        assert len(added) == copies * sum(len(definition_phrases(t.definition)) for t in taxonomy.tags)
+        assert all(len(r["labels"]) == 1 and not r["context_texts"] for r in added)
+        cfg = compose_cfg("train", tiny_train_overrides(small_corpus, cache_dir, tmp_path / str(copies), "model=tfidf",
+                                                        f"data.definition_copies={copies}", "data.test=null"))
+        train(cfg)
+        model_dir = tmp_path / str(copies) / "model"
+        assert json.loads((model_dir / "config.json").read_text())["profiler"]["data"]["definition_copies"] == copies
+        assert ("taxonomy's own definition" in render_card(card_from_files(model_dir))) == (copies > 0)
+        _, pred = Predictor.from_pretrained(model_dir).predict(turns)
+        hits[copies] = sum(pred[i, taxonomy.index[tag]] for i, (_, tag) in enumerate(probes)) / len(probes)
+    assert hits[3] > 0.6 and hits[3] > hits[0] + 0.3, hits

@@ -31,6 +31,7 @@ class ModelCard:
     training: dict | None = None          # steps, loss, epochs, learning rates
     train_data: str | None = None
     data_card: dict | None = None         # profiler-synth's data_card.json when trained on the synthetic corpus
+    definition_copies: int = 0            # copies of the taxonomy's tag definitions trained on as extra turns
     decision: dict | None = None          # tuned thresholds summary
     evaluation: dict | None = None        # an evaluation's metrics.json
     export: dict | None = None            # bundle.json of an export (parity and int8 gates)
@@ -45,7 +46,8 @@ def card_from_files(model_dir: Path, evaluation: Path | None = None, bundle: Pat
     config = _read_json(model_dir / "config.json") or {}
     meta = config.get("profiler") or {}
     decision = _read_json(model_dir / "decision.json")
-    train_file = (meta.get("data") or {}).get("train")
+    data = meta.get("data") or {}
+    train_file = data.get("train")
     data_card = _read_json(Path(train_file).parent / "data_card.json") if train_file else None
     args = meta.get("train_args") or {}
     training = {"steps": meta.get("trained_steps"), "best_step": meta.get("best_step"),
@@ -55,7 +57,7 @@ def card_from_files(model_dir: Path, evaluation: Path | None = None, bundle: Pat
         name=model_dir.name, kind=meta.get("kind", "encoder"), taxonomy_version=meta.get("taxonomy_version", MISSING),
         taxonomy_hash=meta.get("taxonomy_hash", MISSING), n_tags=len(config.get("id2label") or {}) or 0,
         base=meta.get("base") or None, context=meta.get("context"), training=training, train_data=train_file,
-        data_card=data_card,
+        data_card=data_card, definition_copies=data.get("definition_copies") or 0,
         decision={"tuned": sum(decision["tuned"]), "global_threshold": decision["global_threshold"],
                   "min_support": decision["min_support"]} if decision else None,
         evaluation=_read_json(evaluation), export=_read_json(bundle / "bundle.json") if bundle else None)

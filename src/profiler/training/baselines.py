@@ -13,7 +13,7 @@ from profiler.decision import DecisionRule, tune
 from profiler.evaluation import annotation_mask, evaluate_dir, label_matrix
 from profiler.inputs import ContextConfig, context_strings
 from profiler.taxonomy import Taxonomy
-from profiler.training.data import DataSpec, keep_untagged, load_turns
+from profiler.training.data import DataSpec, load_turns, train_turns
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 def train_tfidf(spec: TfidfSpec, data: DataSpec, taxonomy: Taxonomy, context: ContextConfig, model_dir: Path,
                 seed: int = 13, min_support: int = 5) -> dict:
     k = context.max_turns
-    train = keep_untagged(load_turns(data.train, taxonomy, k, data.strict), data.untagged_keep, seed)
+    train = train_turns(data, taxonomy, k, seed)
     dev = load_turns(data.dev, taxonomy, k, data.strict)
     model = TfidfModel.fit(list(train["text"]), context_strings(context, train["context_speakers"],
                                                                 train["context_texts"]),
@@ -44,7 +44,7 @@ def train_rules(patterns_path: str | None, data: DataSpec, taxonomy: Taxonomy, c
 
 
 def finish(model_dir: Path, data: DataSpec) -> dict:
-    record_training_data(model_dir, {"train": data.train, "dev": data.dev, "untagged_keep": data.untagged_keep})
+    record_training_data(model_dir, data.record())
     metrics = {"dev": evaluate_dir(model_dir, data.dev, data.strict)}
     if data.test:
         metrics["test"] = evaluate_dir(model_dir, data.test, data.strict)

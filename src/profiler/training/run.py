@@ -20,7 +20,7 @@ from profiler.evaluation import evaluate_dir
 from profiler.scoring import score_features, torch_forward
 from profiler.taxonomy import Taxonomy
 from profiler.migration import Migration
-from profiler.training.data import DataSpec, annotated_counts, encode, keep_untagged, label_counts, load_turns
+from profiler.training.data import DataSpec, annotated_counts, encode, label_counts, load_turns, train_turns
 from profiler.training.loop import Trainer, TrainArgs
 from profiler.training.losses import LossSpec, build_loss
 from profiler.training.warm_start import warm_start
@@ -73,8 +73,7 @@ def train_encoder(job: EncoderJob, taxonomy: Taxonomy, run_dir: Path, model_dir:
     model, tokenizer, fresh_rows, record = build_model(job, taxonomy)
     context = model.settings.context  # a warm start reads inputs exactly as its parent did
     k = context.max_turns
-    train = keep_untagged(load_turns(job.data.train, taxonomy, k, job.data.strict), job.data.untagged_keep,
-                          job.args.seed)
+    train = train_turns(job.data, taxonomy, k, job.args.seed)
     encoded = {"train": encode(train, tokenizer, context, taxonomy),
                "dev": encode(load_turns(job.data.dev, taxonomy, k, job.data.strict), tokenizer, context, taxonomy)}
     counts, annotated = label_counts(encoded["train"]), annotated_counts(encoded["train"])
@@ -99,7 +98,7 @@ def train_encoder(job: EncoderJob, taxonomy: Taxonomy, run_dir: Path, model_dir:
     extra = {**record, "kind": "encoder", "trained_steps": state.step, "best_step": state.best_step,
              "train_args": json.loads(json.dumps(asdict(job.args), default=str)), "loss": asdict(job.loss),
              "num_layers": job.num_layers, "decision": "decision.json",
-             "data": {"train": job.data.train, "dev": job.data.dev, "untagged_keep": job.data.untagged_keep}}
+             "data": job.data.record()}
     best.save(model_dir, tokenizer, taxonomy, extra=extra)
     rule.save(model_dir)
     metrics = {"dev": headline(dev_truth, rule.decide(dev_probs), mask=dev_mask),
