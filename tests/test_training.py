@@ -60,7 +60,8 @@ def test_thresholds_are_saved_and_used_by_every_consumer(compose_cfg, small_corp
 
 @pytest.mark.parametrize("kind", ["tfidf", "rules"])
 def test_baselines_train_and_save_in_the_same_format(kind, compose_cfg, small_corpus, cache_dir, tmp_path, taxonomy):
-    cfg = compose_cfg("train", tiny_train_overrides(small_corpus, cache_dir, tmp_path, f"model={kind}"))
+    cfg = compose_cfg("train", tiny_train_overrides(small_corpus, cache_dir, tmp_path, f"model={kind}",
+                                                    "data.definition_copies=2"))
     metrics = train(cfg)
     model_dir = tmp_path / "model"
     assert {"dev", "test"} <= set(metrics) and metrics["test"]["turns"] > 100
@@ -74,6 +75,7 @@ def test_baselines_train_and_save_in_the_same_format(kind, compose_cfg, small_co
     assert probs.shape == (len(dev), len(taxonomy)) and pred.any()
     if kind == "tfidf":
         assert metrics["dev"]["macro_f1"] > 0.3
+    assert ("taxonomy's own definition" in render_card(card_from_files(model_dir))) == (kind == "tfidf")
 
 
 def test_real_default_encoder_end_to_end(e5_trained, small_corpus, taxonomy):

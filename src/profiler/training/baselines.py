@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from profiler.baselines.common import record_training_data
@@ -40,7 +41,7 @@ def train_rules(patterns_path: str | None, data: DataSpec, taxonomy: Taxonomy, c
     """Nothing to fit: the patterns are copied into the model directory; a match scores 1.0."""
     RulesModel(load_patterns(patterns_path, taxonomy), taxonomy).save(Path(model_dir), context)
     DecisionRule.default(taxonomy).save(model_dir)
-    return finish(Path(model_dir), data)
+    return finish(Path(model_dir), replace(data, definition_copies=0))  # no definitions were learnt
 
 
 def finish(model_dir: Path, data: DataSpec) -> dict:
