@@ -111,13 +111,13 @@ def test_definition_turns_teach_a_tag_words_the_corpus_never_uses(compose_cfg, s
               if p not in train_text]
     assert len(probes) > 50
     turns = {"text": [p for p, _ in probes], "context_speakers": [[]] * len(probes), "context_texts": [[]] * len(probes)}
-    hits = {}
+    hits, corpus_turns = {}, len(load_turns(small_corpus / "train.jsonl", taxonomy, 2))
     for copies in (0, 3):
         data = DataSpec(train=str(small_corpus / "train.jsonl"), dev=str(small_corpus / "dev.jsonl"),
                         definition_copies=copies)
         rows = train_turns(data, taxonomy, 2, seed=13)
         added = rows.filter(lambda r: r["dialogue_id"].startswith("taxonomy:"))
-        assert len(rows) - len(added) == len(load_turns(data.train, taxonomy, 2))
+        assert len(rows) - len(added) == corpus_turns
         assert len(added) == copies * sum(len(definition_phrases(t.definition)) for t in taxonomy.tags)
         assert all(len(r["labels"]) == 1 and not r["context_texts"] for r in added)
         cfg = compose_cfg("train", tiny_train_overrides(small_corpus, cache_dir, tmp_path / str(copies), "model=tfidf",
