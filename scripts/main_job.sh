@@ -10,7 +10,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 DATA=${DATA:-data/synthetic}
 MODELS=${MODELS:-models}
 profiler-synth out_dir="$DATA"
-for split in train dev test; do
+for split in train dev test train_voices dev_voices test_voices; do
   profiler-validate input="$DATA/$split.jsonl" strict=true
 done
 profiler-prepare
@@ -18,17 +18,28 @@ REPORTS=${REPORTS:-reports/test}
 PREDICTIONS=${PREDICTIONS:-predictions/test}
 BUNDLES=${BUNDLES:-bundles}
 # the test split is scored once, by profiler-eval below (with confidence intervals), not at train time
-TRAIN_DATA=(data.train="$DATA/train.jsonl" data.dev="$DATA/dev.jsonl" data.test=null)
+# train: phrasebook dialogues + the train writers' voices; dev: a held-out writer (thresholds are tuned on
+# wordings train never saw)
+TRAIN_DATA=(data.train="[$DATA/train.jsonl,$DATA/train_voices.jsonl]" data.dev="[$DATA/dev_voices.jsonl]" data.test=null)
 profiler-train experiment=cpu_fast "${TRAIN_DATA[@]}" model_dir="$MODELS/e5-small-synthetic"
 profiler-train model=tfidf "${TRAIN_DATA[@]}" model_dir="$MODELS/tfidf"
 profiler-train model=rules "${TRAIN_DATA[@]}" model_dir="$MODELS/rules"
 profiler-eval "model_dir=[$MODELS/e5-small-synthetic,$MODELS/tfidf,$MODELS/rules]" input="$DATA/test.jsonl" \
   out_dir="$REPORTS" > /dev/null
 EVALUATED=$SECONDS
+# the held-out writers' test (wordings and registers no train writer produced)
+profiler-eval "model_dir=[$MODELS/e5-small-synthetic,$MODELS/tfidf,$MODELS/rules]" input="$DATA/test_voices.jsonl" \
+  out_dir="${REPORTS}_voices" > /dev/null
+# real customer speech, when the research-licensed real_dev set sits beside the project (never train on it)
+REAL=${REAL:-../shared/data/real_dev}
+if [ -f "$REAL/gold.jsonl" ]; then
+  python scripts/bench_real.py "$REAL" "$MODELS/e5-small-synthetic" "$MODELS/tfidf" "$MODELS/rules" \
+    --json "$REPORTS/real_dev.json" > "$REPORTS/real_dev.md"
+fi
 profiler-predict model_dir="$MODELS/e5-small-synthetic" input="$DATA/test.jsonl" output="$PREDICTIONS/turns.jsonl"
 # the fp32 graph behind the parity gate, plus the int8 graph (with its own dev-tuned thresholds) behind
 # its accuracy gate. A failed gate exports nothing and exits 1: the job then ships the fp32 graph alone.
-EXPORT=(model_dir="$MODELS/e5-small-synthetic" dev="$DATA/dev.jsonl" out_dir="$BUNDLES/e5-small-synthetic"
+EXPORT=(model_dir="$MODELS/e5-small-synthetic" dev="[$DATA/dev.jsonl,$DATA/dev_voices.jsonl]" out_dir="$BUNDLES/e5-small-synthetic"
         card.evaluation="$REPORTS/e5-small-synthetic/metrics.json")
 profiler-export "${EXPORT[@]}" format=int8 || {
   echo "int8 gate failed on this machine (log above): exporting the fp32 graph only"
@@ -40,6 +51,10 @@ done
 echo
 cat "$REPORTS/comparison.md"
 echo
+echo "held-out writers (test_voices):"
+cat "${REPORTS}_voices/comparison.md"
+echo
+[ -f "$REPORTS/real_dev.md" ] && { sed -n 1,9p "$REPORTS/real_dev.md"; echo; }
 echo "model directory: $MODELS/e5-small-synthetic   (baselines: $MODELS/tfidf, $MODELS/rules)"
 echo "evaluation report: $REPORTS/e5-small-synthetic/report.html (and report.md, metrics.json, errors.jsonl)"
 echo "predictions: $PREDICTIONS/turns.jsonl; customer profiles: $PREDICTIONS/profiles.jsonl"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ class InferenceSettings:
     precision: str = "fp32"       # fp16/bf16 autocast on GPU (on CPU without bf16 units it is slower)
     max_tokens: int | None = None # token budget per batch (rows × longest row); None: per device, below
     max_batch_size: int = 256
+    max_length: int | None = None # tokens per turn with its context; None: the model's own (its training length)
 
     def resolve_max_tokens(self, device: torch.device) -> int:
         # CPU: small batches stay in cache; on this 2-core box 1-2k tokens ran 25% faster than 8k, 85%
@@ -50,8 +51,10 @@ class Predictor:
     def __init__(self, kind: str, model, taxonomy: Taxonomy, rule: DecisionRule, context: ContextConfig,
                  tokenizer=None, settings: InferenceSettings | None = None):
         self.kind, self.model, self.taxonomy, self.rule = kind, model, taxonomy, rule
-        self.context, self.tokenizer = context, tokenizer
         self.settings = settings or InferenceSettings()
+        if self.settings.max_length:  # complaints run long: read more of a turn than training did
+            context = replace(context, max_length=self.settings.max_length)
+        self.context, self.tokenizer = context, tokenizer
         self.device = self.settings.resolve_device()
         if kind == "encoder":
             from profiler.scoring import torch_forward

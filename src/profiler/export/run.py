@@ -32,7 +32,7 @@ FORMATS = ("onnx", "int8")
 class ExportJob:
     model_dir: Path
     out_dir: Path
-    dev: str                          # labelled dialogue file for the gates
+    dev: str | list[str]              # labelled dialogue file(s) for the gates
     format: str = "int8"              # onnx: fp32 graph; int8: fp32 + int8 graphs
     opset: int = 18
     ort_fusions: bool = True          # ONNX Runtime's fused attention/LayerNorm/GELU ops (false: plain opset graph)

@@ -61,7 +61,8 @@ class PredictJob:
         for f in files:
             st = f.stat()
             h.update(f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
-        h.update(json.dumps([self.chunk_dialogues, asdict(self.scores)]).encode())
+        settings = {k: v for k, v in asdict(self.inference).items() if k != "device"}  # all that can change a score
+        h.update(json.dumps([self.chunk_dialogues, asdict(self.scores), settings]).encode())
         return h.hexdigest()
 
 

@@ -48,6 +48,7 @@ def card_from_files(model_dir: Path, evaluation: Path | None = None, bundle: Pat
     decision = _read_json(model_dir / "decision.json")
     data = meta.get("data") or {}
     train_file = data.get("train")
+    train_file = train_file[0] if isinstance(train_file, list) and train_file else train_file  # the corpus's first file
     data_card = _read_json(Path(train_file).parent / "data_card.json") if train_file else None
     args = meta.get("train_args") or {}
     training = {"steps": meta.get("trained_steps"), "best_step": meta.get("best_step"),

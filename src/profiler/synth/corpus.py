@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import statistics
 from collections import Counter
+from importlib import resources
 from pathlib import Path
 
 from profiler.synth.generator import SynthConfig, Turn, generate_split
 from profiler.synth.phrasebook import Phrasebook
+from profiler.synth.voices import Utterance, load_split, summary, to_dialogues
 from profiler.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
@@ -28,6 +31,28 @@ def generate_corpus(taxonomy: Taxonomy, cfg: SynthConfig, phrasebook: Phrasebook
     pools = {"train": train_pool, "dev": train_pool, "test": test_pool}
     return {split: generate_split(taxonomy, pools[split], cfg, split, seed=cfg.seed * 1000 + i)
             for i, split in enumerate(SPLITS) if cfg.per_tag.get(split, 0) > 0}
+
+
+def voices_corpus(taxonomy: Taxonomy, cfg: SynthConfig, phrasebook: Phrasebook | None = None,
+                  ) -> dict[str, list[Utterance]]:
+    """The writers' utterances: train writers -> ``train_voices``; held-out writers -> ``dev_voices``
+    (``cfg.voices_dev_writers``) and ``test_voices`` (the rest). A train line whose text a held-out
+    writer also wrote is dropped, so no held-out text is ever trained on. Bad lines are errors: the
+    files ship with the package and must be clean."""
+    root = resources.files("profiler.synth").joinpath("voices")
+    exclusive = {t: d for d, group in taxonomy.exclusive_groups.items() for t in group}
+    loaded = {}
+    for split in ("train", "heldout"):
+        rows, errors = load_split(root.joinpath(split), list(taxonomy.ids), exclusive)
+        if errors:
+            raise ValueError(f"{len(errors)} bad voices line(s):\n" + "\n".join(errors[:20]))
+        loaded[split] = rows
+    held = {u.text for u in loaded["heldout"]}
+    dev_writers = set(cfg.voices_dev_writers)
+    keep = lambda u: int(hashlib.sha1(u.text.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < cfg.voices_train_fraction  # noqa: E731
+    return {"train_voices": [u for u in loaded["train"] if u.text not in held and keep(u)],
+            "dev_voices": [u for u in loaded["heldout"] if u.writer in dev_writers],
+            "test_voices": [u for u in loaded["heldout"] if u.writer not in dev_writers]}
 
 
 def split_stats(items: list[tuple[dict, list[Turn]]], taxonomy: Taxonomy) -> dict:
@@ -61,14 +86,29 @@ def write_corpus(out_dir: str | Path, taxonomy: Taxonomy, cfg: SynthConfig,
             "train_phrasing_fraction": cfg.train_phrasing_fraction, "splits": {}}
     for split, items in corpus.items():
         path = out_dir / f"{split}.jsonl"
-        with open(path, "w", encoding="utf-8") as f:
-            for dialogue, _ in items:
-                f.write(json.dumps(dialogue, ensure_ascii=False) + "\n")
+        _write_jsonl(path, [dialogue for dialogue, _ in items])
         card["splits"][split] = split_stats(items, taxonomy)
         log.info("%s: %d dialogues -> %s", split, len(items), path)
+    if cfg.voices and taxonomy.hash != Taxonomy.bundled("v1").hash:
+        log.warning("voices are labelled under taxonomy v1, not %s: not written (migrate the v1 corpus's "
+                    "*_voices.jsonl with profiler-taxonomy instead)", taxonomy.version)
+    elif cfg.voices:
+        agent_lines = Phrasebook.bundled().frame["agent_prompt"] + Phrasebook.bundled().frame["agent_statement"]
+        card["voices"] = {}
+        for i, (name, rows) in enumerate(voices_corpus(taxonomy, cfg).items()):
+            _write_jsonl(out_dir / f"{name}.jsonl",
+                         to_dialogues(rows, name, taxonomy.version, cfg.seed * 1000 + 10 + i, agent_lines, cfg.id_prefix))
+            card["voices"][name] = summary(rows, list(taxonomy.ids))
+            log.info("%s: %d utterances -> %s", name, len(rows), out_dir / f"{name}.jsonl")
     (out_dir / "data_card.json").write_text(json.dumps(card, ensure_ascii=False, indent=2), encoding="utf-8")
     (out_dir / "data_card.md").write_text(render_card(card, taxonomy), encoding="utf-8")
     return card
+
+
+def _write_jsonl(path: Path, dialogues: list[dict]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for dialogue in dialogues:
+            f.write(json.dumps(dialogue, ensure_ascii=False) + "\n")
 
 
 def render_card(card: dict, taxonomy: Taxonomy) -> str:
@@ -90,4 +130,27 @@ def render_card(card: dict, taxonomy: Taxonomy) -> str:
         "generalisation to new wordings of the same tags, not transfer to real speech.", "",
         f"- taxonomy: {card['taxonomy_version']} (`{card['taxonomy_hash'][:16]}`)",
         f"- seed: {card['seed']}; held-out phrasing fraction: {card['held_out_fraction']}", "",
-        "## Splits", "", *rows, "", "## Positive customer turns per tag", "", *tag_rows, ""])
+        "## Splits", "", *rows, "", "## Positive customer turns per tag", "", *tag_rows, "",
+        *(render_voices(card["voices"], taxonomy) if card.get("voices") else [])])
+
+
+def render_voices(voices: dict, taxonomy: Taxonomy) -> list[str]:
+    """The writers' corpus: totals, registers and writers per file, positives/hard negatives per tag."""
+    names = list(voices)
+    head = ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    rows = [f"| {key} | " + " | ".join(str(voices[n][key]) for n in names) + " |"
+            for key in ("utterances", "untagged_share", "multi_tag")]
+    for key in ("kinds", "registers", "writers"):
+        rows.append(f"| {key} | " + " | ".join(
+            ", ".join(f"{k} {v}" for k, v in sorted(voices[n][key].items())) for n in names) + " |")
+    tag_rows = ["| tag | name | " + " | ".join(f"{n} +/−" for n in names) + " |", "|---|---|" + "---|" * len(names)]
+    for tag in taxonomy.tags:
+        cells = [f"{voices[n]['per_tag'][tag.id]['positive']} / {voices[n]['per_tag'][tag.id]['negative']}"
+                 for n in names]
+        tag_rows.append(f"| `{tag.id}` | {tag.dimension}/{tag.value} | " + " | ".join(cells) + " |")
+    return ["## Voices: utterances by independent writers", "",
+            "Written by hand by separate writers, each with its own persona and registers, following the "
+            "labelling guidelines (brief: `docs/voices_brief.md`; files: `src/profiler/synth/voices/`). "
+            "Held-out writers never saw the train writers' text: `dev_voices` tunes thresholds, `test_voices` "
+            "measures. A hard negative (−) uses a tag's key words without its meaning.", "",
+            *head, *rows, "", "### Positives / hard negatives per tag", "", *tag_rows, ""]

@@ -27,7 +27,7 @@ CONTEXT_MODES = ("reply", "ask", "ask_no")
 @dataclass(frozen=True)
 class SynthConfig:
     seed: int = 13
-    per_tag: dict[str, int] = field(default_factory=lambda: {"train": 60, "dev": 15, "test": 15})
+    per_tag: dict[str, int] = field(default_factory=lambda: {"train": 75, "dev": 15, "test": 15})
     held_out_fraction: float = 0.3   # share of each tag's phrasings reserved for the test split
     train_phrasing_fraction: float = 1.0  # share of the remaining phrasings train/dev may use (learning
                                           # curves over phrasing variety; the test split is unchanged)
@@ -37,6 +37,10 @@ class SynthConfig:
     max_episodes: int = 8
     customers_share: float = 0.7     # customers per dialogue: <1 means some customers call again
     id_prefix: str = ""              # before dialogue/customer ids, so corpora can be combined
+    voices: bool = True              # also write the writers' utterances (train_voices/dev_voices/test_voices)
+    voices_dev_writers: tuple[str, ...] = ("h01",)  # held-out writers whose text tunes thresholds (dev);
+                                                    # the other held-out writers form test_voices
+    voices_train_fraction: float = 1.0  # <1: keep this share of train_voices (learning curves over corpus size)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
 
 

@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DataSpec:
-    train: str
-    dev: str
+    train: str | list[str]      # a file, folder, glob, or a list of them
+    dev: str | list[str]
     test: str | None = None
     strict: bool = False
     untagged_keep: float = 1.0   # share of train turns with no tag kept (they teach "say nothing")

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class TrainArgs:
     epochs: float = 3.0
+    max_steps: int | None = None     # stop after this many optimizer steps, whatever the epochs: a time
+                                     # budget that holds as the corpus grows (the schedule decays to it)
     batch_size: int = 32             # per process
     eval_batch_size: int = 64
     grad_accum: int = 1
@@ -73,6 +75,11 @@ def resolve_precision(precision: str) -> str:
     return "no"  # bf16 autocast on CPUs without AVX-512 BF16 runs ~20x slower than fp32 (measured)
 
 
+def planned_steps(steps_per_epoch: int, args: TrainArgs) -> int:
+    steps = max(1, int(steps_per_epoch * args.epochs))
+    return min(steps, args.max_steps) if args.max_steps else steps
+
+
 class Trainer:
     def __init__(self, model: torch.nn.Module, tokenizer, loss_fn: torch.nn.Module, train: Dataset, dev: Dataset,
                  args: TrainArgs, run_dir: Path, save_best, watch: list[int] | None = None):
@@ -91,7 +98,7 @@ class Trainer:
         train_dl = DataLoader(train.select_columns(columns), batch_sampler=sampler, collate_fn=collate)
         dev_dl = DataLoader(dev.select_columns(columns), batch_size=args.eval_batch_size, collate_fn=collate)
         self.steps_per_epoch = math.ceil(len(sampler) / args.grad_accum / self.accelerator.num_processes)
-        self.total_steps = max(1, int(self.steps_per_epoch * args.epochs))
+        self.total_steps = planned_steps(self.steps_per_epoch, args)
         optimizer = build_optimizer(model, args.optim)
         n_proc = self.accelerator.num_processes  # accelerate steps the scheduler once per process
         scheduler = get_scheduler(args.optim.schedule, optimizer,
