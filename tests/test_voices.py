@@ -119,3 +119,18 @@ def test_the_corpus_writes_voices_files_and_their_data_card(small_corpus, taxono
         assert set(card["voices"][name]["registers"]) == set(REGISTERS)
     md = (small_corpus / "data_card.md").read_text(encoding="utf-8")
     assert "## Voices" in md and "`voice.negative.complaint`" in md and "writers" in md
+
+
+@pytest.mark.parametrize("with_voices", [True, False])
+def test_the_model_card_says_when_the_voices_corpus_was_trained_on(with_voices, compose_cfg, small_corpus, cache_dir,
+                                                                   tmp_path):
+    from profiler.cli.train import train
+    from profiler.report.card import card_from_files, render_card
+    from tests.conftest import tiny_train_overrides
+
+    files = [f"{small_corpus}/train.jsonl"] + ([f"{small_corpus}/train_voices.jsonl"] if with_voices else [])
+    train(compose_cfg("train", tiny_train_overrides(small_corpus, cache_dir, tmp_path, "model=rules",
+                                                    f"data.train=[{','.join(files)}]", "data.test=null")))
+    card = render_card(card_from_files(tmp_path / "model"))
+    assert ("voices corpus" in card) == with_voices
+    assert all(f in card for f in files)

@@ -32,6 +32,7 @@ class ModelCard:
     train_data: str | None = None
     data_card: dict | None = None         # profiler-synth's data_card.json when trained on the synthetic corpus
     definition_copies: int = 0            # copies of the taxonomy's tag definitions trained on as extra turns
+    voices: dict | None = None            # the data card's train_voices summary when those were trained on
     decision: dict | None = None          # tuned thresholds summary
     evaluation: dict | None = None        # an evaluation's metrics.json
     export: dict | None = None            # bundle.json of an export (parity and int8 gates)
@@ -47,9 +48,11 @@ def card_from_files(model_dir: Path, evaluation: Path | None = None, bundle: Pat
     meta = config.get("profiler") or {}
     decision = _read_json(model_dir / "decision.json")
     data = meta.get("data") or {}
-    train_file = data.get("train")
-    train_file = train_file[0] if isinstance(train_file, list) and train_file else train_file  # the corpus's first file
-    data_card = _read_json(Path(train_file).parent / "data_card.json") if train_file else None
+    train_files = data.get("train") or []
+    train_files = [train_files] if isinstance(train_files, str) else list(train_files)
+    data_card = _read_json(Path(train_files[0]).parent / "data_card.json") if train_files else None
+    voices = ((data_card or {}).get("voices") or {}).get("train_voices") \
+        if any(Path(f).name == "train_voices.jsonl" for f in train_files) else None
     args = meta.get("train_args") or {}
     training = {"steps": meta.get("trained_steps"), "best_step": meta.get("best_step"),
                 "loss": (meta.get("loss") or {}).get("name"), "epochs": args.get("epochs"),
@@ -57,8 +60,9 @@ def card_from_files(model_dir: Path, evaluation: Path | None = None, bundle: Pat
     return ModelCard(
         name=model_dir.name, kind=meta.get("kind", "encoder"), taxonomy_version=meta.get("taxonomy_version", MISSING),
         taxonomy_hash=meta.get("taxonomy_hash", MISSING), n_tags=len(config.get("id2label") or {}) or 0,
-        base=meta.get("base") or None, context=meta.get("context"), training=training, train_data=train_file,
-        data_card=data_card, definition_copies=data.get("definition_copies") or 0,
+        base=meta.get("base") or None, context=meta.get("context"), training=training,
+        train_data=", ".join(train_files) or None, data_card=data_card, voices=voices,
+        definition_copies=data.get("definition_copies") or 0,
         decision={"tuned": sum(decision["tuned"]), "global_threshold": decision["global_threshold"],
                   "min_support": decision["min_support"]} if decision else None,
         evaluation=_read_json(evaluation), export=_read_json(bundle / "bundle.json") if bundle else None)

@@ -108,10 +108,16 @@ def parse_file(path, ids: list[str], exclusive: dict[str, str]) -> tuple[list[Ut
 
 
 def load_split(folder, ids: list[str], exclusive: dict[str, str]) -> tuple[list[Utterance], list[str]]:
-    """All writers' files of one split (a folder: a Path or an importlib Traversable); a text written
-    twice (by one writer or two) is kept once."""
+    """All writers' files of one split (a folder: a Path or an importlib Traversable)."""
+    return load_files(sorted((p for p in folder.iterdir() if p.name.endswith(".tsv")), key=lambda p: p.name),
+                      ids, exclusive)
+
+
+def load_files(paths, ids: list[str], exclusive: dict[str, str]) -> tuple[list[Utterance], list[str]]:
+    """Every valid line of these files, a text written twice (by one writer or two) kept once, and the
+    errors of the bad lines."""
     rows, errors, seen = [], [], set()
-    for path in sorted((p for p in folder.iterdir() if p.name.endswith(".tsv")), key=lambda p: p.name):
+    for path in paths:
         got, bad = parse_file(path, ids, exclusive)
         errors += bad
         for u in got:
@@ -156,11 +162,7 @@ def main(argv: list[str]) -> int:
         print("usage: python3 voices.py TAXONOMY.tsv FILE.tsv [FILE.tsv ...]", file=sys.stderr)
         return 2
     ids, exclusive = read_taxonomy(argv[0])
-    rows, errors, seen = [], [], set()
-    for path in argv[1:]:
-        got, bad = parse_file(Path(path), ids, exclusive)
-        errors += bad
-        rows += [u for u in got if not (u.text in seen or seen.add(u.text))]
+    rows, errors = load_files([Path(p) for p in argv[1:]], ids, exclusive)
     for e in errors:
         print(e)
     s = summary(rows, ids)
