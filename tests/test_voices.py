@@ -134,3 +134,22 @@ def test_the_model_card_says_when_the_voices_corpus_was_trained_on(with_voices, 
     card = render_card(card_from_files(tmp_path / "model"))
     assert ("voices corpus" in card) == with_voices
     assert all(f in card for f in files)
+
+
+def test_the_writers_check_script_needs_no_install_and_fails_on_a_bad_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    good, bad = tmp_path / "w98.a.tsv", tmp_path / "w98.b.tsv"
+    good.write_text("app\tvoice.question.fee\t-\t-\t年费怎么收\n", encoding="utf-8")
+    bad.write_text("app\tvoice.question.fee\t-\t-\t年费怎么收\nsms\t-\t-\t-\t不存在的语体\n", encoding="utf-8")
+    taxonomy = repo / "configs" / "taxonomy" / "v1.tsv"
+    script = [sys.executable, "-S", str(repo / "scripts" / "check_voices.py"), str(taxonomy)]  # -S: no site-packages
+    ok = subprocess.run([*script, str(good)], capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout.startswith("1 distinct utterances, 0 bad line(s)")
+    assert "voice.question.fee\t1\t0" in ok.stdout
+    failed = subprocess.run([*script, str(good), str(bad)], capture_output=True, text=True)
+    assert failed.returncode == 1 and failed.stdout.startswith(f"{bad}:2: register:")
+    assert "1 distinct utterances, 1 bad line(s)" in failed.stdout   # the duplicate text is counted once

@@ -14,14 +14,13 @@ registers. Each voices file holds one writer's utterances, a line each, tab-sepa
 
 Lines starting with ``#`` are comments. The split is the folder: ``train`` writers never saw the
 ``heldout`` writers' text and the other way round. This module needs only the standard library, so
-writers can check a file before the package is installed: ``python3 voices.py TAXONOMY.tsv FILE...``.
+writers can check a file before the package is installed: ``python3 scripts/check_voices.py TAXONOMY.tsv FILE...``.
 """
 
 from __future__ import annotations
 
 import csv
 import random
-import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,24 +154,3 @@ def summary(rows: list[Utterance], ids: list[str]) -> dict:
             "multi_tag": sum(len(u.labels) > 1 for u in rows),
             "registers": dict(Counter(u.register for u in rows)), "writers": dict(Counter(u.writer for u in rows)),
             "per_tag": {t: {"positive": pos.get(t, 0), "negative": neg.get(t, 0)} for t in ids}}
-
-
-def main(argv: list[str]) -> int:
-    if len(argv) < 2:
-        print("usage: python3 voices.py TAXONOMY.tsv FILE.tsv [FILE.tsv ...]", file=sys.stderr)
-        return 2
-    ids, exclusive = read_taxonomy(argv[0])
-    rows, errors = load_files([Path(p) for p in argv[1:]], ids, exclusive)
-    for e in errors:
-        print(e)
-    s = summary(rows, ids)
-    print(f"{s['utterances']} distinct utterances, {len(errors)} bad line(s); kinds {s['kinds']}; "
-          f"untagged share {s['untagged_share']}; multi-tag {s['multi_tag']}; registers {s['registers']}")
-    print("tag\tpositive\tnegative")
-    for t, c in s["per_tag"].items():
-        print(f"{t}\t{c['positive']}\t{c['negative']}")
-    return 1 if errors else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
