@@ -19,12 +19,11 @@ import math
 import numpy as np
 
 import profiler  # noqa: F401  (before anything that might import onnxruntime's own "profiler")
-from profiler.data.turns import load_dialogues, turn_view
 from profiler.decision import tune
 from profiler.evaluation import annotation_mask, label_matrix
 from profiler.metrics import apply_mask, headline
 from profiler.predictor import InferenceSettings, Predictor
-from profiler.realset import read_gold, real_paths, score
+from profiler.realset import as_sets, read_gold, real_paths, real_turns, score
 from profiler.training.data import load_turns
 
 
@@ -36,13 +35,11 @@ class Scored:
     """A model's probabilities on the real set, the synthetic test and each dev split."""
 
     def __init__(self, predictor: Predictor, real: str, test: str, devs: dict[str, list[str]]):
-        self.predictor, tax = predictor, predictor.taxonomy
+        self.predictor = predictor
         input_path, gold_path = real_paths(real)
         self.gold = read_gold(gold_path)
-        dialogues, _ = load_dialogues(input_path, tax)
-        real_turns = turn_view(dialogues, predictor.context.max_turns)
-        self.real_keys = list(zip(real_turns["dialogue_id"], real_turns["turn_index"]))
-        self.real_probs = predictor.predict_proba(real_turns)
+        self.real_keys, turns = real_turns(predictor, input_path)
+        self.real_probs = predictor.predict_proba(turns)
         self.test = self._labelled(test)
         self.devs = {name: self._labelled(paths) for name, paths in devs.items()}
 
@@ -53,13 +50,12 @@ class Scored:
         return self.predictor.predict_proba(turns), label_matrix(turns["labels"], tax.index), mask
 
     def row(self, rule, extra_real: np.ndarray | None = None, extra_test: np.ndarray | None = None) -> list[str]:
-        ids = np.asarray(self.predictor.taxonomy.ids)
         real_pred = rule.decide(self.real_probs)
         test_probs, test_truth, test_mask = self.test
         test_pred = rule.decide(test_probs)
         if extra_real is not None:
             real_pred, test_pred = real_pred | extra_real, test_pred | extra_test
-        real = score(self.gold, {k: set(ids[p]) for k, p in zip(self.real_keys, real_pred)})
+        real = score(self.gold, as_sets(self.real_keys, real_pred, self.predictor.taxonomy.ids))
         truth, pred = apply_mask(test_truth, test_pred, test_mask)
         synth = headline(truth, pred)
         return [fmt(real.micro_f1), fmt(real.macro_f1), fmt(real.clean_on_untagged),

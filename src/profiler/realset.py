@@ -85,15 +85,24 @@ def real_paths(real: str | Path) -> tuple[Path, Path]:
     return paths
 
 
+def real_turns(predictor: Predictor, input_path: str | Path):
+    """(gold-file keys, turn view) of every customer turn of a real set's input, as this predictor reads them."""
+    dialogues, _ = load_dialogues(input_path, predictor.taxonomy)
+    turns = turn_view(dialogues, predictor.context.max_turns)
+    return [(d, int(i)) for d, i in zip(turns["dialogue_id"], turns["turn_index"])], turns
+
+
+def as_sets(keys: list[tuple[str, int]], pred: np.ndarray, ids: list[str]) -> dict[tuple[str, int], set[str]]:
+    ids = np.asarray(ids)
+    return {k: set(ids[row]) for k, row in zip(keys, pred)}
+
+
 def predict_sets(model_dir: str | Path, input_path: str | Path,
                  settings: InferenceSettings | None = None) -> dict[tuple[str, int], set[str]]:
     """Every customer turn's predicted tag set, keyed like the gold file."""
     predictor = Predictor.from_pretrained(model_dir, settings=settings)
-    dialogues, _ = load_dialogues(input_path, predictor.taxonomy)
-    turns = turn_view(dialogues, predictor.context.max_turns)
-    _, pred = predictor.predict(turns)
-    ids = np.asarray(predictor.taxonomy.ids)
-    return {(d, int(i)): set(ids[row]) for d, i, row in zip(turns["dialogue_id"], turns["turn_index"], pred)}
+    keys, turns = real_turns(predictor, input_path)
+    return as_sets(keys, predictor.predict(turns)[1], predictor.taxonomy.ids)
 
 
 def score_model(model_dir: str | Path, real: str | Path, min_support: int = 5,

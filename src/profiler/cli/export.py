@@ -28,7 +28,8 @@ def export(cfg: DictConfig) -> dict:
     if cfg.format != "card":
         if not cfg.dev:
             raise ValueError("dev=<labelled dialogue file> is required: the export gates score it")
-        job = ExportJob(model_dir=model_dir, out_dir=out_dir, dev=to_dict(cfg.dev) if not isinstance(cfg.dev, str) else cfg.dev, format=cfg.format, opset=cfg.opset,
+        dev = cfg.dev if isinstance(cfg.dev, str) else to_dict(cfg.dev)   # a file or a list of files
+        job = ExportJob(model_dir=model_dir, out_dir=out_dir, dev=dev, format=cfg.format, opset=cfg.opset,
                         ort_fusions=cfg.ort_fusions, with_logits=cfg.with_logits, gate=GateSpec(**to_dict(cfg.gate)),
                         gate_max_turns=cfg.gate_max_turns, int8_keep_fp32=cfg.int8_keep_fp32,
                         probe_max_turns=cfg.probe_max_turns, triton_max_batch_size=cfg.triton_max_batch_size)

@@ -33,8 +33,7 @@ def generate_corpus(taxonomy: Taxonomy, cfg: SynthConfig, phrasebook: Phrasebook
             for i, split in enumerate(SPLITS) if cfg.per_tag.get(split, 0) > 0}
 
 
-def voices_corpus(taxonomy: Taxonomy, cfg: SynthConfig, phrasebook: Phrasebook | None = None,
-                  ) -> dict[str, list[Utterance]]:
+def voices_corpus(taxonomy: Taxonomy, cfg: SynthConfig) -> dict[str, list[Utterance]]:
     """The writers' utterances: train writers -> ``train_voices``; held-out writers -> ``dev_voices``
     (``cfg.voices_dev_writers``) and ``test_voices`` (the rest). A train line whose text a held-out
     writer also wrote is dropped, so no held-out text is ever trained on. Bad lines are errors: the
@@ -49,10 +48,15 @@ def voices_corpus(taxonomy: Taxonomy, cfg: SynthConfig, phrasebook: Phrasebook |
         loaded[split] = rows
     held = {u.text for u in loaded["heldout"]}
     dev_writers = set(cfg.voices_dev_writers)
-    keep = lambda u: int(hashlib.sha1(u.text.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < cfg.voices_train_fraction  # noqa: E731
-    return {"train_voices": [u for u in loaded["train"] if u.text not in held and keep(u)],
+    return {"train_voices": [u for u in loaded["train"]
+                             if u.text not in held and _in_share(u.text, cfg.voices_train_fraction)],
             "dev_voices": [u for u in loaded["heldout"] if u.writer in dev_writers],
             "test_voices": [u for u in loaded["heldout"] if u.writer not in dev_writers]}
+
+
+def _in_share(text: str, share: float) -> bool:
+    """A fixed, seed-free choice of ``share`` of all texts (a smaller share is a subset of a larger one)."""
+    return int(hashlib.sha1(text.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share
 
 
 def split_stats(items: list[tuple[dict, list[Turn]]], taxonomy: Taxonomy) -> dict:
@@ -93,7 +97,8 @@ def write_corpus(out_dir: str | Path, taxonomy: Taxonomy, cfg: SynthConfig,
         log.warning("voices are labelled under taxonomy v1, not %s: not written (migrate the v1 corpus's "
                     "*_voices.jsonl with profiler-taxonomy instead)", taxonomy.version)
     elif cfg.voices:
-        agent_lines = Phrasebook.bundled().frame["agent_prompt"] + Phrasebook.bundled().frame["agent_statement"]
+        frame = Phrasebook.bundled().frame
+        agent_lines = frame["agent_prompt"] + frame["agent_statement"]
         card["voices"] = {}
         for i, (name, rows) in enumerate(voices_corpus(taxonomy, cfg).items()):
             _write_jsonl(out_dir / f"{name}.jsonl",
