@@ -127,3 +127,13 @@ def e5_trained(tmp_path_factory, small_corpus, cache_dir) -> tuple[Path, dict]:
             "optim.head_lr=3e-3", "optim.freeze_embeddings=true"])
     metrics = train(cfg)
     return run_dir / "model", metrics
+
+
+@pytest.fixture(scope="session")
+def serve_bundle(tiny_model_dir, small_corpus, tmp_path_factory) -> Path:
+    """The tiny model exported to an ONNX bundle (fp32), as profiler-serve runs it."""
+    from profiler.export.run import ExportJob, export_model
+
+    out = tmp_path_factory.mktemp("serve") / "bundle"
+    export_model(ExportJob(tiny_model_dir, out, str(small_corpus / "dev.jsonl"), format="onnx", gate_max_turns=100))
+    return out

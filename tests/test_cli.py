@@ -30,11 +30,11 @@ def test_installed_console_script_exit_code_says_whether_anything_was_rejected(t
     path.write_text('{"dialogue_id": "a", "turns": [{"speaker": "robot", "text": "x"}]}\n', encoding="utf-8")
     run = subprocess.run([sys.executable, "-m", "profiler.cli.validate", f"input={path}",
                           f"paths.output_root={tmp_path}/outputs"], capture_output=True, text=True, cwd=tmp_path)
-    assert run.returncode == 1
+    assert run.returncode == 3
     assert "1 rejected" in run.stderr + run.stdout
     strict = subprocess.run([sys.executable, "-m", "profiler.cli.validate", f"input={path}", "strict=true",
                              f"paths.output_root={tmp_path}/outputs"], capture_output=True, text=True, cwd=tmp_path)
-    assert strict.returncode == 1 and f"{path}:1: turns[0].speaker" in strict.stderr + strict.stdout
+    assert strict.returncode == 3 and f"{path}:1: turns[0].speaker" in strict.stderr + strict.stdout
 
 
 def test_prepare_builds_and_checks_the_default_encoder(compose_cfg, cache_dir):

@@ -1,41 +1,17 @@
 import json
-import threading
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from profiler.export.run import ExportJob, export_model
-from profiler.serve import ServiceLimits, TaggingService, build_server
+from profiler.serve import ServiceLimits, TaggingService
+from serve_helpers import call, dialogues, running
 
 
 @pytest.fixture(scope="module")
-def service_url(tiny_model_dir, small_corpus, tmp_path_factory):
-    bundle = tmp_path_factory.mktemp("serve") / "bundle"
-    export_model(ExportJob(tiny_model_dir, bundle, str(small_corpus / "dev.jsonl"), format="onnx", gate_max_turns=100))
-    server = build_server(TaggingService(bundle, limits=ServiceLimits(max_body_bytes=200_000, max_dialogues=8)),
-                          port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", bundle
-    server.shutdown()
-
-
-def call(url, path, body=None, raw=None):
-    data = raw if raw is not None else (json.dumps(body, ensure_ascii=False).encode() if body is not None else None)
-    req = urllib.request.Request(url + path, data=data, method="POST" if data is not None else "GET",
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-
-
-def dialogues(small_corpus, n, start=0):
-    lines = (small_corpus / "test.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(x) for x in lines[start:start + n]]
+def service_url(serve_bundle):
+    limits = ServiceLimits(max_body_bytes=200_000, max_dialogues=8)
+    with running(TaggingService(serve_bundle, limits=limits)) as url:
+        yield url, serve_bundle
 
 
 def test_health_and_metadata(service_url, taxonomy):
@@ -56,9 +32,11 @@ def test_service_output_equals_profiler_predict(service_url, small_corpus, compo
     out = tmp_path / "turns.jsonl"
     predict(compose_cfg("predict", [f"model_dir={bundle}", f"input={src}", f"output={out}", "inference.backend=onnx",
                                     f"hydra.run.dir={tmp_path}/h"]))
-    status, got = call(url, "/predict", {"dialogues": batch})
+    status, got = call(url, "/predict", {"dialogues": batch, "return_text": True})
     assert status == 200
     assert got["turns"] == [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    status, lean = call(url, "/predict", {"dialogues": batch})   # by default the client's text is not echoed
+    assert lean["turns"] == [{k: v for k, v in row.items() if k != "text"} for row in got["turns"]]
 
 
 @pytest.mark.parametrize("raw, status, field", [

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import torch
 import pytest
 
 from profiler.cli.train import train
@@ -129,3 +130,22 @@ def test_definition_turns_teach_a_tag_words_the_corpus_never_uses(compose_cfg, s
         _, pred = Predictor.from_pretrained(model_dir).predict(turns)
         hits[copies] = sum(pred[i, taxonomy.index[tag]] for i, (_, tag) in enumerate(probes)) / len(probes)
     assert hits[3] > 0.6 and hits[3] > hits[0] + 0.3, hits
+
+
+def test_an_unreadable_rng_state_on_resume_is_caught_not_logged_at_info(tmp_path):
+    """accelerate only logs an unreadable RNG file at INFO; the trainer must see it to warn."""
+    from accelerate import Accelerator
+
+    from profiler.training.loop import _rng_restore_watch
+
+    acc = Accelerator(cpu=True)
+    acc.prepare(torch.nn.Linear(2, 2))
+    acc.save_state(str(tmp_path / "ckpt"))
+    with _rng_restore_watch() as failed:
+        acc.load_state(str(tmp_path / "ckpt"))
+    assert failed == []
+    for path in (tmp_path / "ckpt").glob("random_states_*"):
+        path.write_bytes(b"not a state")
+    with _rng_restore_watch() as failed:
+        acc.load_state(str(tmp_path / "ckpt"))
+    assert failed, "the failed RNG restore went unnoticed"

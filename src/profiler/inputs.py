@@ -124,6 +124,8 @@ class TurnInputBuilder:
             log.warning("%d turn(s) longer than max_length=%d on their own were truncated (%d so far)",
                         too_long, self.context.max_length, self.truncated_targets)
         out = self.encode(contexts, targets)
+        # the turn itself was cut (its end is lost, and so is all its context): flagged per output row
+        out["truncated"] = [n + self.n_single_special > self.context.max_length for n in target_lens]
         if self.taxonomy is not None and "labels" in batch:
             index = self.taxonomy.index
             out["labels"] = [[0.0] * len(index) for _ in targets]

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import yaml
 
+from profiler.jsonl import dumps_line
 from profiler.data.contract import ReadReport, iter_records, validate_line
 from profiler.taxonomy import Taxonomy
 
@@ -151,7 +152,7 @@ def migrate_files(inputs: list[Path], output: Path, old: Taxonomy, new: Taxonomy
                 report.problems.extend(problems)
                 continue
             report.kept += 1
-            f.write(json.dumps(migrated, ensure_ascii=False) + "\n")
+            f.write(dumps_line(migrated))
     return report
 
 

@@ -106,17 +106,23 @@ class Predictor:
 
     def predict_proba(self, turns: Mapping[str, Sequence]) -> np.ndarray:
         """[turns, tags] probabilities."""
+        return self.score(turns)[0]
+
+    def score(self, turns: Mapping[str, Sequence]) -> tuple[np.ndarray, list[bool]]:
+        """([turns, tags] probabilities, whether each turn was too long and cut to its first tokens)."""
         cols = {k: list(turns[k]) for k in TURN_COLUMNS}
         if self.kind in ("encoder", "onnx"):
             from profiler.scoring import score_features
 
-            s = self.settings
-            return score_features(self.forward, self.tokenizer, self.builder(cols), len(self.taxonomy),
-                                  s.resolve_max_tokens(self.device), s.max_batch_size, self.device)
+            s, features = self.settings, self.builder(cols)
+            probs = score_features(self.forward, self.tokenizer, features, len(self.taxonomy),
+                                   s.resolve_max_tokens(self.device), s.max_batch_size, self.device)
+            return probs, features["truncated"]
+        untruncated = [False] * len(cols["text"])  # the baselines read every character
         if self.kind == "tfidf":
             return self.model.predict_proba(cols["text"], context_strings(self.context, cols["context_speakers"],
-                                                                          cols["context_texts"]))
-        return self.model.predict_proba(cols["text"])
+                                                                          cols["context_texts"])), untruncated
+        return self.model.predict_proba(cols["text"]), untruncated
 
     def predict(self, turns: Mapping[str, Sequence]) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities, decided tag matrix) after thresholds and exclusive decoding."""

@@ -21,7 +21,8 @@ from profiler.annotate.labelstudio import import_export, labeling_config, task_f
 from profiler.annotate.select import SelectSpec, select_turns
 from profiler.cli.common import run_subcommand
 from profiler.cli.taxonomy import load_taxonomy
-from profiler.data.contract import ReadReport, expand_paths, iter_dialogues
+from profiler.data.contract import ReadReport, iter_dialogues
+from profiler.data.lines import expand_paths
 from profiler.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
@@ -17,6 +18,23 @@ if TYPE_CHECKING:
 
 CONFIG_PATH = "pkg://profiler.configs"
 VERSION_BASE = "1.3"
+
+# Exit codes of every profiler-* tool (documented in docs/cli.md):
+EXIT_OK = 0          # everything was read and written
+EXIT_FATAL = 1       # an unexpected error; nothing final was written (profiler-predict: a re-run resumes)
+EXIT_USAGE = 2       # a bad or missing setting, a refused resume, a model directory that does not fit
+EXIT_REJECTED = 3    # finished, but some input rows were rejected (listed in errors.jsonl)
+
+
+def run_task(task: Callable[[], int], expected: tuple[type[Exception], ...] = ()) -> None:
+    """Run a tool's body and exit with its code; an expected error (a user's mistake, not a bug) is
+    one line on stderr and EXIT_USAGE, not a traceback."""
+    try:
+        code = task()
+    except expected as e:
+        logging.getLogger("profiler").error("%s", e)
+        code = EXIT_USAGE
+    sys.exit(code)
 
 
 def build_taxonomy(cfg: DictConfig) -> Taxonomy:
@@ -51,4 +69,4 @@ def run_subcommand(ap: argparse.ArgumentParser, argv: list[str] | None, errors: 
         sys.exit(args.func(args))
     except errors as e:
         logging.getLogger(ap.prog).error("%s", e)
-        sys.exit(2)
+        sys.exit(EXIT_USAGE)

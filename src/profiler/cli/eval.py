@@ -38,7 +38,7 @@ def evaluate_models(cfg: DictConfig) -> dict:
         section = regression(ev, cfg.min_support, cfg.get("parent_dir"), settings)
         if section is not None:  # a warm-started model: old tags under the parent vs under this model
             metrics["regression"] = section
-        paths = write_report(ev, metrics, out_dir / name, cfg.errors_per_tag)
+        paths = write_report(ev, metrics, out_dir / name, cfg.errors_per_tag, redact=cfg.privacy.redact)
         all_metrics[name] = metrics
         h = metrics["headline"]
         log.info("%s: micro-F1 %.4f macro-F1 %.4f -> %s", name, h["micro_f1"], h["macro_f1"], paths["report.html"])

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import hydra
 import torch
 from omegaconf import DictConfig
 
-from profiler.cli.common import CONFIG_PATH, VERSION_BASE, to_dict
+from profiler.cli.common import CONFIG_PATH, EXIT_OK, EXIT_REJECTED, VERSION_BASE, run_task, to_dict
 from profiler.predict.output import ScoresSpec
 from profiler.predict.profiles import write_profiles
-from profiler.predict.runner import PredictJob, run_predict
+from profiler.modeling import ModelDirError
+from profiler.predict.runner import PredictJob, ResumeRefused, run_predict
 from profiler.predictor import InferenceSettings
 from profiler.taxonomy import Taxonomy
 
@@ -24,7 +24,8 @@ def build_job(cfg: DictConfig) -> PredictJob:
     inputs = cfg.input if isinstance(cfg.input, str) else list(cfg.input)
     return PredictJob(model_dir=Path(cfg.model_dir), inputs=inputs, output=Path(cfg.output),
                       chunk_dialogues=cfg.chunk_dialogues, scores=ScoresSpec(**to_dict(cfg.scores)),
-                      inference=InferenceSettings(**to_dict(cfg.inference)))
+                      inference=InferenceSettings(**to_dict(cfg.inference)), restart=cfg.restart,
+                      redact_turns=cfg.privacy.redact_turns)
 
 
 def predict(cfg: DictConfig) -> dict:
@@ -34,7 +35,8 @@ def predict(cfg: DictConfig) -> dict:
     summary = run_predict(job)
     if summary and cfg.profiles:
         taxonomy = Taxonomy.from_tsv(job.model_dir / "taxonomy.tsv")
-        summary.update(write_profiles(job.output, taxonomy, job.output.parent, cfg.evidence_per_tag))
+        summary.update(write_profiles(job.output, taxonomy, job.output.parent, cfg.evidence_per_tag,
+                                      redact=cfg.privacy.redact))
     if summary:
         log.info("%d dialogues (%d rejected -> %s), %d customer turns -> %s; %s profiles",
                  summary["dialogues"], summary["rejected"], summary["errors"], summary["turns"], summary["output"],
@@ -44,8 +46,8 @@ def predict(cfg: DictConfig) -> dict:
 
 @hydra.main(config_path=CONFIG_PATH, config_name="predict", version_base=VERSION_BASE)
 def main(cfg: DictConfig) -> None:
-    summary = predict(cfg)
-    sys.exit(1 if summary.get("rejected") else 0)
+    run_task(lambda: EXIT_REJECTED if predict(cfg).get("rejected") else EXIT_OK,
+             expected=(ResumeRefused, ModelDirError, FileNotFoundError))
 
 
 if __name__ == "__main__":

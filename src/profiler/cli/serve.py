@@ -19,12 +19,8 @@ log = logging.getLogger(__name__)
 def main(cfg: DictConfig) -> None:
     service = TaggingService(Path(cfg.bundle), cfg.variant, ServiceLimits(**to_dict(cfg.limits)),
                              ScoresSpec(**to_dict(cfg.scores)))
-    server = build_server(service, cfg.host, cfg.port)
-    log.info("serving %s (%s) on http://%s:%d", cfg.bundle, cfg.variant, *server.server_address[:2])
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        server.shutdown()
+    log.info("serving %s (%s) on http://%s:%d", cfg.bundle, cfg.variant, cfg.host, cfg.port)
+    build_server(service, cfg.host, cfg.port, cfg.backlog).run()  # uvicorn handles Ctrl-C / SIGTERM
 
 
 if __name__ == "__main__":

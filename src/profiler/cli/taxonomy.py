@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from profiler.cli.common import run_subcommand
-from profiler.data.contract import expand_paths
+from profiler.data.lines import expand_paths
 from profiler.migration import Migration, MigrationError, diff, diff_markdown, migrate_files
 from profiler.taxonomy import Taxonomy, TaxonomyError
 

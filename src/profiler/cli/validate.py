@@ -1,15 +1,15 @@
-"""profiler-validate: check dialogue files against the contract; exit 1 if anything is rejected."""
+"""profiler-validate: check dialogue files against the contract; exit 3 if anything is rejected."""
 
 from __future__ import annotations
 
 import logging
-import sys
 
 import hydra
 from omegaconf import DictConfig
 
-from profiler.cli.common import CONFIG_PATH, VERSION_BASE, build_taxonomy
-from profiler.data.contract import ContractError, ReadReport, expand_paths, iter_dialogues
+from profiler.cli.common import CONFIG_PATH, EXIT_OK, EXIT_REJECTED, VERSION_BASE, build_taxonomy, run_task
+from profiler.data.contract import ContractError, ReadReport, iter_dialogues
+from profiler.data.lines import expand_paths
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +28,15 @@ def validate(cfg: DictConfig) -> ReadReport:
 
 @hydra.main(config_path=CONFIG_PATH, config_name="validate", version_base=VERSION_BASE)
 def main(cfg: DictConfig) -> None:
-    try:
-        report = validate(cfg)
-    except ContractError as e:
-        log.error("%s", e)
-        sys.exit(1)
-    sys.exit(1 if report.rejected else 0)
+    # strict mode raises ContractError listing every problem: rows were rejected, not a usage error
+    def body() -> int:
+        try:
+            return EXIT_REJECTED if validate(cfg).rejected else EXIT_OK
+        except ContractError as e:
+            log.error("%s", e)
+            return EXIT_REJECTED
+
+    run_task(body, expected=(FileNotFoundError,))
 
 
 if __name__ == "__main__":

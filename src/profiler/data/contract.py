@@ -11,15 +11,17 @@ taxonomy version, by whom and when. Pairs outside it were never annotated and ar
 
 from __future__ import annotations
 
-import glob
 import json
 import logging
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from profiler.jsonl import dumps_line
+from profiler.data.lines import LineError, expand_paths, raw_records
 from profiler.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
@@ -67,7 +69,7 @@ class ReadReport:
     def write_jsonl(self, path: str | Path) -> None:
         with open(path, "w", encoding="utf-8") as f:
             for p in self.problems:
-                f.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
+                f.write(dumps_line(p.to_dict()))
 
 
 class _Checker:
@@ -155,6 +157,8 @@ class _Checker:
             self.add(f"{where}.text", "missing" if text is None else "must be a string")
         elif not text.strip():
             self.add(f"{where}.text", "empty text")
+        elif not has_visible_text(text):
+            self.add(f"{where}.text", "no visible characters (only zero-width, BOM or control characters)")
         labels = turn.get("labels")
         if labels is None or not self.check_labels:
             return
@@ -184,6 +188,12 @@ class _Checker:
                 self.add(where, f"exclusive dimension {dim} has {len(hit)} values on one turn: {', '.join(hit)}")
 
 
+def has_visible_text(text: str) -> bool:
+    """False for text made only of whitespace, format (ZWSP, ZWJ, BOM…) and control characters,
+    which a model would score as an empty turn."""
+    return any(not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc") for ch in text)
+
+
 def validate_line(raw: str | dict, file: str, line: int, taxonomy: Taxonomy | None,
                   check_labels: bool = True) -> tuple[dict | None, list[Problem]]:
     """Parse (unless already parsed, as Parquet rows are) and check one record."""
@@ -210,20 +220,36 @@ class Record:
     problems: list[Problem]
 
 
-def _raw_records(path: Path) -> Iterator[tuple[int, str | dict]]:
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
+def has_visible_text(text: str) -> bool:
+    """False for text made only of whitespace, format (ZWSP, ZWJ, BOM…) and control characters,
+    which a model would score as an empty turn."""
+    return any(not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc") for ch in text)
 
-        row = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
-            for obj in batch.to_pylist():
-                row += 1
-                yield row, {k: v for k, v in obj.items() if v is not None}
-        return
-    with open(path, encoding="utf-8") as f:
-        for lineno, raw in enumerate(f, start=1):
-            if raw.strip():
-                yield lineno, raw
+
+def validate_line(raw: str | dict, file: str, line: int, taxonomy: Taxonomy | None,
+                  check_labels: bool = True) -> tuple[dict | None, list[Problem]]:
+    """Parse (unless already parsed, as Parquet rows are) and check one record."""
+    if isinstance(raw, dict):
+        obj = raw
+    else:
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as e:
+            return None, [Problem(file, line, "<json>", f"malformed JSON: {e.msg} at column {e.colno}")]
+    checker = _Checker(file, line, taxonomy, check_labels)
+    checker.dialogue(obj)
+    return (None if checker.problems else obj), checker.problems
+
+
+@dataclass
+class Record:
+    """One input record (a JSONL line or a Parquet row) and what validation made of it."""
+
+    seq: int                    # 0-based position among all records of the read; stable across runs
+    file: str
+    line: int                   # 1-based line (JSONL) or row (Parquet) number
+    dialogue: dict | None       # None when rejected
+    problems: list[Problem]
 
 
 def iter_records(paths: Iterable[str | Path], taxonomy: Taxonomy | None, check_labels: bool = True) -> Iterator[Record]:
@@ -232,8 +258,13 @@ def iter_records(paths: Iterable[str | Path], taxonomy: Taxonomy | None, check_l
     seen: dict[str, str] = {}
     seq = 0
     for path in paths:
-        for lineno, raw in _raw_records(Path(path)):
-            obj, problems = validate_line(raw, str(path), lineno, taxonomy, check_labels)
+        empty = True
+        for lineno, raw in raw_records(Path(path)):
+            empty = False
+            if isinstance(raw, LineError):
+                obj, problems = None, [Problem(str(path), lineno, raw.field, raw.reason)]
+            else:
+                obj, problems = validate_line(raw, str(path), lineno, taxonomy, check_labels)
             if obj is not None and obj["dialogue_id"] in seen:
                 problems = [Problem(str(path), lineno, "dialogue_id",
                                     f"duplicate dialogue_id {obj['dialogue_id']!r} (first at "
@@ -242,6 +273,8 @@ def iter_records(paths: Iterable[str | Path], taxonomy: Taxonomy | None, check_l
                 seen[obj["dialogue_id"]] = f"{path}:{lineno}"
             yield Record(seq, str(path), lineno, None if problems else obj, problems)
             seq += 1
+        if empty:
+            log.warning("%s: empty file, no dialogues in it", path)
 
 
 def iter_dialogues(paths: Iterable[str | Path], taxonomy: Taxonomy | None, report: ReadReport,
@@ -265,23 +298,3 @@ def read_dialogues(paths: str | Path | Iterable[str | Path], taxonomy: Taxonomy 
     """Read whole files into memory (training-sized corpora); streaming readers use iter_dialogues."""
     report = ReadReport()
     return list(iter_dialogues(expand_paths(paths), taxonomy, report, strict)), report
-
-
-def expand_paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
-    """A file, a directory of *.jsonl / *.parquet, a glob, or a list of any of these."""
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    out: list[Path] = []
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            out.extend(sorted([*p.glob("*.jsonl"), *p.glob("*.parquet")]))
-        elif any(ch in str(p) for ch in "*?["):
-            out.extend(Path(x) for x in sorted(glob.glob(str(p))))
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise FileNotFoundError(f"{p}: no such dialogue file or directory")
-    if not out:
-        raise FileNotFoundError(f"no dialogue files matched {[str(x) for x in paths]}")
-    return out

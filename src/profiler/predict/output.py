@@ -32,12 +32,16 @@ def customer_turns(dialogues: list[dict], max_context_turns: int) -> list[dict]:
 
 
 def turn_rows(turns: list[dict], probs: np.ndarray, decided: np.ndarray, taxonomy: Taxonomy,
-              scores: ScoresSpec) -> list[dict]:
+              scores: ScoresSpec, truncated: list[bool] | None = None) -> list[dict]:
     ids = taxonomy.ids
-    return [{"dialogue_id": turn["dialogue_id"], "turn_index": turn["turn_index"], "speaker": "customer",
+    rows = [{"dialogue_id": turn["dialogue_id"], "turn_index": turn["turn_index"], "speaker": "customer",
              "text": turn["text"], "labels": [ids[j] for j in np.flatnonzero(d)], "scores": scores.select(p, ids),
              "customer_id": turn["customer_id"], "started_at": turn["started_at"]}
             for turn, p, d in zip(turns, probs, decided)]
+    for row, cut in zip(rows, truncated or []):
+        if cut:  # present only when true, so ordinary rows stay as they were
+            row["truncated"] = True
+    return rows
 
 
 def predict_rows(predictor, dialogues: list[dict], scores: ScoresSpec) -> list[dict]:
@@ -45,5 +49,5 @@ def predict_rows(predictor, dialogues: list[dict], scores: ScoresSpec) -> list[d
     turns = customer_turns(dialogues, predictor.context.max_turns)
     if not turns:
         return []
-    probs, decided = predictor.predict({k: [t[k] for t in turns] for k in TURN_COLUMNS})
-    return turn_rows(turns, probs, decided, predictor.taxonomy, scores)
+    probs, truncated = predictor.score({k: [t[k] for t in turns] for k in TURN_COLUMNS})
+    return turn_rows(turns, probs, predictor.rule.decide(probs), predictor.taxonomy, scores, truncated)

@@ -24,6 +24,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from profiler.jsonl import dumps_line
+from profiler import privacy
 from profiler.taxonomy import Taxonomy
 
 
@@ -35,14 +37,14 @@ class TagStats:
     last_seen: str | None = None
     evidence: list[dict] = field(default_factory=list)
 
-    def add(self, turn: dict, score: float, keep: int) -> None:
+    def add(self, turn: dict, score: float, keep: int, redact: bool = True) -> None:
         self.score, self.count = max(self.score, score), self.count + 1
         when = turn.get("started_at")
         if when is not None:
             self.first_seen = min(self.first_seen or when, when)
             self.last_seen = max(self.last_seen or when, when)
         self.evidence.append({"dialogue_id": turn["dialogue_id"], "turn_index": turn["turn_index"],
-                              "text": turn["text"], "score": score})
+                              "text": privacy.redact(turn["text"]) if redact else turn["text"], "score": score})
         self.evidence.sort(key=lambda e: -e["score"])  # stable: equal scores keep time order
         del self.evidence[keep:]
 
@@ -82,8 +84,8 @@ def dialogue_summaries(turns: Iterable[dict]) -> Iterator[dict]:
 class Aggregator:
     """Folds turns into profiles one at a time, so one pass over the predictions feeds both outputs."""
 
-    def __init__(self, taxonomy: Taxonomy, evidence: int = 3):
-        self.taxonomy, self.evidence = taxonomy, evidence
+    def __init__(self, taxonomy: Taxonomy, evidence: int = 3, redact: bool = True):
+        self.taxonomy, self.evidence, self.redact = taxonomy, evidence, redact
         self.profiles: dict[str, Profile] = {}
         self.seq: dict[str, int] = {}
 
@@ -96,7 +98,7 @@ class Aggregator:
         profile.dialogues.setdefault(turn["dialogue_id"], when[:2])
         profile.turns += 1
         for tag in turn["labels"]:
-            profile.tags.setdefault(tag, TagStats()).add(turn, turn["scores"].get(tag, 0.0), self.evidence)
+            profile.tags.setdefault(tag, TagStats()).add(turn, turn["scores"].get(tag, 0.0), self.evidence, self.redact)
             if self.taxonomy.tag(tag).exclusive:
                 profile.decided.append((when, {
                     "tag": tag, "value": self.taxonomy.tag(tag).value, "score": turn["scores"].get(tag, 0.0),
@@ -105,8 +107,8 @@ class Aggregator:
         return turn
 
 
-def aggregate(turns: Iterable[dict], taxonomy: Taxonomy, evidence: int = 3) -> list[Profile]:
-    agg = Aggregator(taxonomy, evidence)
+def aggregate(turns: Iterable[dict], taxonomy: Taxonomy, evidence: int = 3, redact: bool = True) -> list[Profile]:
+    agg = Aggregator(taxonomy, evidence, redact)
     for turn in turns:
         agg.add(turn)
     return list(agg.profiles.values())
@@ -140,9 +142,11 @@ def read_turns(path: Path) -> Iterator[dict]:
             yield json.loads(line)
 
 
-def write_profiles(predictions: Path, taxonomy: Taxonomy, out_dir: Path, evidence: int = 3) -> dict:
-    """``profiles.jsonl`` and ``dialogues.jsonl`` beside the predictions; returns their counts."""
-    agg = Aggregator(taxonomy, evidence)
+def write_profiles(predictions: Path, taxonomy: Taxonomy, out_dir: Path, evidence: int = 3,
+                   redact: bool = True) -> dict:
+    """``profiles.jsonl`` and ``dialogues.jsonl`` beside the predictions; returns their counts.
+    ``redact``: evidence quotes have phone/ID/card numbers and e-mails masked (profiler.privacy)."""
+    agg = Aggregator(taxonomy, evidence, redact)
     turns = (agg.add(turn) for turn in read_turns(predictions))  # one read feeds both outputs
     n_dialogues = _write_jsonl(out_dir / "dialogues.jsonl", dialogue_summaries(turns))
     n_profiles = _write_jsonl(out_dir / "profiles.jsonl", (render(p, taxonomy) for p in agg.profiles.values()))
@@ -153,7 +157,7 @@ def _write_jsonl(path: Path, rows: Iterable[dict]) -> int:
     tmp, n = path.with_name(path.name + ".tmp"), 0
     with open(tmp, "w", encoding="utf-8") as f:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.write(dumps_line(row))
             n += 1
     os.replace(tmp, path)
     return n

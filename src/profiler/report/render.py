@@ -9,6 +9,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
+from profiler.jsonl import dumps_line
 from profiler.evaluation import Evaluation, confusion_pairs
 from profiler.report import plots
 from profiler.report.errors import error_rows
@@ -39,13 +40,13 @@ def images(ev: Evaluation, metrics: dict, worst: int = 6, confused: int = 20) ->
 
 
 def write_report(ev: Evaluation, metrics: dict, out_dir: Path, errors_per_tag: int = 50,
-                 errors_shown: int = 30) -> dict[str, Path]:
+                 errors_shown: int = 30, redact: bool = True) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    errors = error_rows(ev.turns, ev.truth, ev.probs, ev.pred, ev.predictor.taxonomy, errors_per_tag)
+    errors = error_rows(ev.turns, ev.truth, ev.probs, ev.pred, ev.predictor.taxonomy, errors_per_tag, redact)
     paths = {name: out_dir / name for name in ("metrics.json", "errors.jsonl", "report.md", "report.html")}
     paths["metrics.json"].write_text(json.dumps(metrics, indent=1, ensure_ascii=False), encoding="utf-8")
     with open(paths["errors.jsonl"], "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(e, ensure_ascii=False) + "\n" for e in errors)
+        f.writelines(dumps_line(e) for e in errors)
     context = {"m": metrics, "headline_keys": HEADLINE_KEYS, "fmt": fmt, "errors": errors[:errors_shown],
                "per_tag": sorted((r for r in metrics["per_tag"] if r["support"] or r["predicted"]),
                                  key=lambda r: r["f1"])}

@@ -10,6 +10,7 @@ from collections import Counter
 from importlib import resources
 from pathlib import Path
 
+from profiler.jsonl import dumps_line
 from profiler.synth.generator import SynthConfig, Turn, generate_split
 from profiler.synth.phrasebook import Phrasebook
 from profiler.synth.voices import Utterance, load_split, summary, to_dialogues
@@ -113,7 +114,7 @@ def write_corpus(out_dir: str | Path, taxonomy: Taxonomy, cfg: SynthConfig,
 def _write_jsonl(path: Path, dialogues: list[dict]) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for dialogue in dialogues:
-            f.write(json.dumps(dialogue, ensure_ascii=False) + "\n")
+            f.write(dumps_line(dialogue))
 
 
 def render_card(card: dict, taxonomy: Taxonomy) -> str:

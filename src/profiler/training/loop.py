@@ -9,6 +9,7 @@ and ends exactly where an uninterrupted run would.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -25,6 +26,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from profiler.faults import fault_point
 from profiler.inputs import TurnCollator
 from profiler.metrics import headline
 from profiler.scoring import forward_probs
@@ -168,6 +170,7 @@ class Trainer:
             for old in sorted(self.ckpt_root.glob("step-*"))[:-self.args.keep_checkpoints]:
                 shutil.rmtree(old, ignore_errors=True)
         self.accelerator.wait_for_everyone()
+        fault_point(self.state.step)  # tests kill a run here (PROFILER_FAULT)
 
     def maybe_checkpoint(self, end_of_epoch: bool) -> None:
         every = self.args.checkpoint_every
@@ -179,7 +182,11 @@ class Trainer:
         if not done:
             log.info("resume requested but no checkpoint in %s; starting fresh", self.ckpt_root)
             return
-        self.accelerator.load_state(str(done[-1]))
+        with _rng_restore_watch() as failed:
+            self.accelerator.load_state(str(done[-1]))
+        if failed:
+            log.warning("%s: the RNG state file could not be read, so this resumed run will not repeat the "
+                        "uninterrupted one bit for bit (dropout and shuffling draw new numbers)", done[-1])
         self.state = TrainState(**json.loads((done[-1] / "trainer_state.json").read_text()))
         log.info("resumed from %s (step %d, epoch %d, batch %d)", done[-1], self.state.step, self.state.epoch,
                  self.state.batch_in_epoch)
@@ -257,3 +264,25 @@ class Trainer:
         self.maybe_evaluate(end_of_epoch=False)
         if not self._finished():
             self.maybe_checkpoint(end_of_epoch=False)
+
+
+@contextlib.contextmanager
+def _rng_restore_watch():
+    """accelerate logs an unreadable RNG-state file at INFO and carries on; catch that message so
+    the loss of bit-identical resumption is a warning the user sees."""
+    failed: list[str] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "Could not load random states" in record.getMessage():
+                failed.append(record.getMessage())
+
+    logger, handler = logging.getLogger("accelerate.checkpointing"), Catch()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(min(level or logging.INFO, logging.INFO))
+    try:
+        yield failed
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
