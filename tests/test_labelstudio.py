@@ -95,7 +95,8 @@ def test_model_version_is_the_models_name_and_taxonomy_hash_not_its_path(tmp_pat
         annotate_main(["export", str(selection), "--out-dir", str(tmp_path / "ls"), "--dimensions", "pref.risk"])
     assert code.value.code == 0
     prediction = json.loads((tmp_path / "ls" / "tasks.json").read_text(encoding="utf-8"))[0]["predictions"][0]
-    assert prediction["model_version"] == f"e5-small/model@{V1.hash[:12]}" and str(tmp_path) not in json.dumps(prediction)
+    assert prediction["model_version"] == f"e5-small/model@{V1.hash[:12]}"
+    assert str(tmp_path) not in json.dumps(prediction)
     assert prediction["score"] == 0.75     # the selection's priority: Label Studio sorts tasks by it
     # and the real server keeps both in its export (the stand-in model of the live run)
     real = json.loads((FIXTURES / "export.json").read_text(encoding="utf-8"))

@@ -144,12 +144,13 @@ class _TaskReader:
                 if tag not in self.taxonomy or self.taxonomy.tag(tag).dimension_id != dim:
                     shown = [t for t in self.taxonomy.dimensions.get(dim, ()) if self.taxonomy.tag(t).value == tag]
                     hint = f" (the display value of {shown[0]}; the config stores tag ids)" if shown else ""
-                    problems.append(problem(f"{where}.value.choices[{c}]", f"{task_ref}: {tag!r} is not a tag of {dim}{hint}"))
+                    problems.append(problem(f"{where}.value.choices[{c}]",
+                                            f"{task_ref}: {tag!r} is not a tag of {dim}{hint}"))
                 elif tag not in labels:
                     labels.append(tag)
             if dim in self.taxonomy.exclusive_groups and len(set(choices)) > 1:
                 problems.append(problem(f"{where}.value.choices", f"{task_ref}: {dim} is single-choice, got "
-                                                                   f"{len(set(choices))} values: {', '.join(map(str, choices))}"))
+                                        f"{len(set(choices))} values: {', '.join(map(str, choices))}"))
         if problems:
             return None, problems
         annotation = {"taxonomy_version": self.taxonomy.version, "annotated": list(data["dimensions"]),

@@ -54,7 +54,8 @@ def run_select(args: argparse.Namespace) -> int:
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as f:
         for c in chosen:
-            f.write(json.dumps({**c.to_dict(), "model": args.model, "model_version": version}, ensure_ascii=False) + "\n")
+            line = {**c.to_dict(), "model": args.model, "model_version": version}
+            f.write(json.dumps(line, ensure_ascii=False) + "\n")
     log.info("%d turns -> %s (%d input dialogues rejected)", len(chosen), args.output, report.rejected)
     return 0
 
@@ -70,8 +71,8 @@ def run_export(args: argparse.Namespace) -> int:
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # selections written before model_version existed carry only the model's path
-    tasks = [task_for(s, taxonomy, dims, s.get("model_version") or (model_version(s["model"]) if s.get("model") else None))
-             for s in selected]
+    versions = [s.get("model_version") or (model_version(s["model"]) if s.get("model") else None) for s in selected]
+    tasks = [task_for(s, taxonomy, dims, v) for s, v in zip(selected, versions)]
     (out / "tasks.json").write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
     (out / "labeling_config.xml").write_text(labeling_config(taxonomy, dims), encoding="utf-8")
     log.info("%d tasks over %d dimensions -> %s/tasks.json, labeling_config.xml", len(tasks), len(dims), out)
