@@ -159,12 +159,16 @@ def test_select_export_annotate_import_train_round_trip(v2_corpus, tiny_model_di
     assert len({p["text"] for p in picked}) == len(picked)                              # no duplicates
     assert {p["reason"]["tag"].split(".")[1] for p in picked} >= {"purpose", "hobby"}
     assert any(p["reason"]["keyword"] for p in picked) and any(p["reason"]["probability"] is not None for p in picked)
+    # the model is named by its directory and taxonomy hash, never by a path of this machine
+    assert {p["model_version"] for p in picked} == {f"{tiny_model_dir.parent.name}/model@{V1.hash[:12]}"}
     ls_dir = tmp_path / "ls"
     with pytest.raises(SystemExit):
         annotate_main(["export", str(selection), "--out-dir", str(ls_dir), "--taxonomy", "v2",
                        "--dimensions", "kyc.purpose,kyc.hobby,pref.risk"])
     tasks = json.loads((ls_dir / "tasks.json").read_text(encoding="utf-8"))
     assert all("labels" not in t for task in tasks for t in task["data"]["turns"])   # no answers shown
+    assert all(task["predictions"][0]["score"] == p["priority"] and str(tiny_model_dir) not in json.dumps(task)
+               for task, p in zip(tasks, picked))
     export = tmp_path / "ls_export.json"
     export.write_text(json.dumps(annotator.annotate(tasks, labelled), ensure_ascii=False), encoding="utf-8")
     annotated = tmp_path / "annotated.jsonl"

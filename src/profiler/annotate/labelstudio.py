@@ -20,6 +20,10 @@ from profiler.taxonomy import Taxonomy
 
 SPEAKER_NAMES = {"agent": "经理", "customer": "客户"}
 OBJECT_NAME = "turn"
+# Label Studio's dialogue view (Paragraphs) throws on an empty list and leaves the labelling screen
+# blank (seen in 1.23.2); the server accepts such tasks silently. Inbound calls often open with the
+# customer, so a turn with no preceding turns gets this one-line placeholder as its context.
+NO_CONTEXT = {"speaker": "—", "text": "（对话由客户开始，此前没有对话 / the customer speaks first）"}
 
 
 def labeling_config(taxonomy: Taxonomy, dimensions: Iterable[str]) -> str:
@@ -50,11 +54,13 @@ def labeling_config(taxonomy: Taxonomy, dimensions: Iterable[str]) -> str:
 
 
 def task_for(selected: dict, taxonomy: Taxonomy, dimensions: list[str], model_version: str | None) -> dict:
-    """One Label Studio task from a ``profiler-annotate select`` line."""
+    """One Label Studio task from a ``profiler-annotate select`` line. ``model_version`` names the
+    model whose decisions become the task's prediction (None: no pre-annotation); the prediction's
+    ``score`` is the selection's priority, so Label Studio can sort tasks by it."""
     d, i = selected["dialogue"], selected["turn_index"]
     turns = [{"speaker": t["speaker"], "text": t["text"]} for t in d["turns"]]  # earlier labels are not shown
-    data = {"dialogue_id": d["dialogue_id"], "turn_index": i, "text": turns[i]["text"],
-            "context": [{"speaker": SPEAKER_NAMES[t["speaker"]], "text": t["text"]} for t in turns[:i]],
+    context = [{"speaker": SPEAKER_NAMES[t["speaker"]], "text": t["text"]} for t in turns[:i]] or [NO_CONTEXT]
+    data = {"dialogue_id": d["dialogue_id"], "turn_index": i, "text": turns[i]["text"], "context": context,
             "turns": turns, "customer_id": d.get("customer_id"), "started_at": d.get("started_at"),
             "channel": d.get("channel"), "dimensions": dimensions, "taxonomy_version": taxonomy.version,
             "taxonomy_hash": taxonomy.hash, "selection_reason": selected.get("reason")}
@@ -64,10 +70,23 @@ def task_for(selected: dict, taxonomy: Taxonomy, dimensions: list[str], model_ve
         by_dim: dict[str, list[str]] = {}
         for t in predicted:
             by_dim.setdefault(taxonomy.tag(t).dimension_id, []).append(t)
-        task["predictions"] = [{"model_version": model_version, "result": [
+        prediction: dict = {"model_version": model_version, "result": [
             {"from_name": dim, "to_name": OBJECT_NAME, "type": "choices", "value": {"choices": tags}}
-            for dim, tags in by_dim.items()]}]
+            for dim, tags in by_dim.items()]}
+        if selected.get("priority") is not None:
+            prediction["score"] = float(selected["priority"])
+        task["predictions"] = [prediction]
     return task
+
+
+def model_version(model_dir: str | Path, taxonomy_hash: str | None = None) -> str:
+    """``name@hash12``: the model directory's name and its taxonomy hash. Not the path: it is the
+    user's file system, and it changes when the model is copied while the model does not."""
+    path = Path(model_dir)
+    if taxonomy_hash is None and (path / "taxonomy.tsv").is_file():
+        taxonomy_hash = Taxonomy.from_tsv(path / "taxonomy.tsv").hash
+    name = path.name if path.name != "model" else f"{path.parent.name}/{path.name}"  # runs/<run>/model
+    return f"{name}@{taxonomy_hash[:12]}" if taxonomy_hash else name
 
 
 def _annotator(completed_by) -> str:
@@ -92,6 +111,9 @@ class _TaskReader:
     def read(self, n: int, task: dict) -> tuple[dict | None, list[Problem]]:
         problem = lambda field, reason: Problem(self.path, n, field, reason, task.get("data", {}).get("dialogue_id"))  # noqa: E731
         data = task.get("data") or {}
+        if "data" not in task and "dialogue_id" in task:  # JSON_MIN flattens data and results into the task
+            return None, [Problem(self.path, n, "data", "this is Label Studio's JSON_MIN export, which drops the "
+                                  "annotation details: export the project as \"JSON\" instead", task["dialogue_id"])]
         missing = [k for k in ("dialogue_id", "turn_index", "turns", "dimensions") if k not in data]
         if missing:
             return None, [problem("data", f"not a profiler task (missing {', '.join(missing)})")]
@@ -106,19 +128,29 @@ class _TaskReader:
             return None, []  # skipped or cancelled in Label Studio: nothing to import, nothing wrong
         k, ann = latest
         labels, problems = [], []
+        # Label Studio does not check results against the config (1.23.2 stores display values, two
+        # values of a single-choice dimension, unknown from_names): every check is ours, per field.
+        task_ref = f"task {task.get('id')}, annotation {ann.get('id')}"
         for r, result in enumerate(ann.get("result") or []):
             where = f"annotations[{k}].result[{r}]"
             dim = result.get("from_name")
             if result.get("type") != "choices":
                 continue
             if dim not in data["dimensions"]:
-                problems.append(problem(f"{where}.from_name", f"{dim!r} is not a dimension of this round"))
+                problems.append(problem(f"{where}.from_name", f"{task_ref}: {dim!r} is not a dimension of this round"))
                 continue
-            for c, tag in enumerate((result.get("value") or {}).get("choices") or []):
+            choices = (result.get("value") or {}).get("choices") or []
+            for c, tag in enumerate(choices):
                 if tag not in self.taxonomy or self.taxonomy.tag(tag).dimension_id != dim:
-                    problems.append(problem(f"{where}.value.choices[{c}]", f"{tag!r} is not a tag of {dim}"))
+                    shown = [t for t in self.taxonomy.dimensions.get(dim, ()) if self.taxonomy.tag(t).value == tag]
+                    hint = f" (the display value of {shown[0]}; the config stores tag ids)" if shown else ""
+                    problems.append(problem(f"{where}.value.choices[{c}]",
+                                            f"{task_ref}: {tag!r} is not a tag of {dim}{hint}"))
                 elif tag not in labels:
                     labels.append(tag)
+            if dim in self.taxonomy.exclusive_groups and len(set(choices)) > 1:
+                problems.append(problem(f"{where}.value.choices", f"{task_ref}: {dim} is single-choice, got "
+                                        f"{len(set(choices))} values: {', '.join(map(str, choices))}"))
         if problems:
             return None, problems
         annotation = {"taxonomy_version": self.taxonomy.version, "annotated": list(data["dimensions"]),
@@ -132,7 +164,10 @@ def import_export(path: str | Path, taxonomy: Taxonomy) -> tuple[list[dict], lis
     """Label Studio JSON export -> (dialogues in the contract, problems). Each problem names the
     file, the task's position (as ``line``) and the field; every other task is imported. Tasks
     without a completed annotation (skipped, cancelled) are left out silently."""
-    tasks = json.loads(Path(path).read_text(encoding="utf-8"))
+    try:
+        tasks = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:  # CSV, TSV or CoNLL: the other export formats
+        return [], [Problem(str(path), e.lineno, "<root>", f"not JSON ({e.msg}): export the project as \"JSON\"")]
     if not isinstance(tasks, list):
         return [], [Problem(str(path), 0, "<root>", "a Label Studio JSON export is a list of tasks")]
     reader, problems = _TaskReader(str(path), taxonomy), []

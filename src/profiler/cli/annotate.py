@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from profiler.annotate.labelstudio import import_export, labeling_config, task_for
+from profiler.annotate.labelstudio import import_export, labeling_config, model_version, task_for
 from profiler.annotate.select import SelectSpec, select_turns
 from profiler.cli.common import run_subcommand
 from profiler.cli.taxonomy import load_taxonomy
@@ -51,10 +51,12 @@ def run_select(args: argparse.Namespace) -> int:
     dialogues = list(iter_dialogues(expand_paths(args.input), None, report, check_labels=False))
     predictor = Predictor.from_pretrained(args.model) if args.model else None
     chosen = select_turns(dialogues, taxonomy, spec, predictor)
+    version = model_version(args.model, predictor.taxonomy.hash) if predictor is not None else None
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as f:
         for c in chosen:
-            f.write(json.dumps({**c.to_dict(), "model": args.model}, ensure_ascii=False) + "\n")
+            line = {**c.to_dict(), "model": args.model, "model_version": version}
+            f.write(json.dumps(line, ensure_ascii=False) + "\n")
     log.info("%d turns -> %s (%d input dialogues rejected)", len(chosen), args.output, report.rejected)
     return 0
 
@@ -69,7 +71,9 @@ def run_export(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown dimension id(s) for {taxonomy.version}: {', '.join(unknown)}")
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tasks = [task_for(s, taxonomy, dims, s.get("model")) for s in selected]
+    # selections written before model_version existed carry only the model's path
+    versions = [s.get("model_version") or (model_version(s["model"]) if s.get("model") else None) for s in selected]
+    tasks = [task_for(s, taxonomy, dims, v) for s, v in zip(selected, versions)]
     (out / "tasks.json").write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
     (out / "labeling_config.xml").write_text(labeling_config(taxonomy, dims), encoding="utf-8")
     log.info("%d tasks over %d dimensions -> %s/tasks.json, labeling_config.xml", len(tasks), len(dims), out)
