@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from profiler.bootstrap import CI_METRICS, dialogue_bootstrap, point_estimates
-from profiler.metrics import calibration, group_table, headline, per_tag_table, scored_tags
+from profiler.calibration import calibration
+from profiler.metrics import group_table, headline, per_tag_table, scored_tags
 from profiler.taxonomy import Taxonomy
 
 TSV = """#version=t

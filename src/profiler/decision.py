@@ -8,6 +8,8 @@ The rule:
 2. The global threshold is the grid value that maximises micro-F1 over all tags on dev.
 3. Exclusive dimensions (e.g. 保本/稳健/中风险/高风险): among the values above their thresholds,
    only the one with the highest probability is kept.
+4. The scores shown to users are calibrated on the same dev pairs (per-tag Platt scaling, see
+   ``profiler.calibration``); the rule itself reads the raw scores.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from profiler.calibration import apply_platt, fit_platt
 from profiler.taxonomy import Taxonomy
 
 # fine steps at the low end: rare tags with calibrated probabilities often need thresholds below 0.05
@@ -33,6 +36,12 @@ class DecisionRule:
     min_support: int
     tuned: list[bool]
     taxonomy_hash: str
+    calibration: dict | None = None   # per-tag Platt map of the raw scores (profiler.calibration); None: raw
+
+    def calibrate(self, probs: np.ndarray) -> np.ndarray:
+        """The scores users see (turns.jsonl, profiles, the service): raw scores mapped so that a
+        score of 0.8 comes true about 80% of the time on dev. Decisions use the raw scores."""
+        return apply_platt(probs, self.calibration)
 
     @classmethod
     def default(cls, taxonomy: Taxonomy, threshold: float = 0.5) -> DecisionRule:
@@ -96,8 +105,9 @@ def tune(probs: np.ndarray, truth: np.ndarray, taxonomy: Taxonomy, min_support: 
     global_t = float(GRID[_best(micro)])
     tuned = support >= min_support
     thresholds = [float(GRID[_best(f1[:, j])]) if tuned[j] else global_t for j in range(probs.shape[1])]
+    calibration = fit_platt(probs, truth, mask) if truth.any() else None
     return DecisionRule(thresholds, global_t, exclusive_indices(taxonomy), min_support,
-                        [bool(x) for x in tuned], taxonomy.hash)
+                        [bool(x) for x in tuned], taxonomy.hash, calibration)
 
 
 def _best(scores: np.ndarray) -> int:

@@ -14,7 +14,8 @@ import numpy as np
 from datasets import Dataset
 
 from profiler.bootstrap import dialogue_bootstrap
-from profiler.metrics import apply_mask, calibration, group_table, headline, per_tag_table, scored_tags
+from profiler.calibration import calibration
+from profiler.metrics import apply_mask, group_table, headline, per_tag_table, scored_tags
 from profiler.predictor import InferenceSettings, Predictor
 from profiler.taxonomy import Taxonomy
 from profiler.training.data import load_turns
@@ -52,19 +53,21 @@ class Evaluation:
     predictor: Predictor
     turns: Dataset
     truth: np.ndarray
-    probs: np.ndarray
+    probs: np.ndarray       # calibrated scores (what users see)
     pred: np.ndarray
     mask: np.ndarray
+    raw: np.ndarray         # the model's scores before calibration (what thresholds read)
 
 
 def evaluate(model_dir: str | Path, data: str | Path, strict: bool = False,
              settings: InferenceSettings | None = None) -> Evaluation:
     predictor = Predictor.from_pretrained(model_dir, settings=settings)
     turns = load_turns(data, predictor.taxonomy, predictor.context.max_turns, strict)
-    probs, pred = predictor.predict(turns)
+    raw = predictor.predict_proba(turns)
+    probs, pred = predictor.rule.calibrate(raw), predictor.rule.decide(raw)
     mask = annotation_mask(turns["annotated"], predictor.taxonomy)
     truth, pred = apply_mask(label_matrix(turns["labels"], predictor.taxonomy.index), pred, mask)
-    return Evaluation(Path(model_dir), str(data), predictor, turns, truth, probs, pred, mask)
+    return Evaluation(Path(model_dir), str(data), predictor, turns, truth, probs, pred, mask, raw)
 
 
 def evaluate_dir(model_dir: str | Path, data: str | Path, strict: bool = False) -> dict:
@@ -103,7 +106,8 @@ def build_metrics(ev: Evaluation, min_support: int = 5, resamples: int = 1000, s
                                  resamples, seed),
         "threshold_free": {"map": float(np.mean(aps)) if aps else None,
                            "macro_roc_auc": float(np.mean(aucs)) if aucs else None},
-        "calibration": calibration(ev.truth, ev.probs, mask=ev.mask),
+        "calibration": calibration(ev.truth, ev.probs, mask=ev.mask, pred=ev.pred),      # the scores users see
+        "calibration_raw": calibration(ev.truth, ev.raw, mask=ev.mask, pred=ev.pred),    # before calibration
         "per_tag": per_tag,
         "per_category": group_table(ev.truth, ev.pred, tax, "category", min_support),
         "per_dimension": group_table(ev.truth, ev.pred, tax, "dimension", min_support),

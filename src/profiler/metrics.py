@@ -111,24 +111,5 @@ def group_table(truth: np.ndarray, pred: np.ndarray, taxonomy: Taxonomy, key: st
     return out
 
 
-def calibration(truth: np.ndarray, probs: np.ndarray, bins: int = 10, mask: np.ndarray | None = None) -> dict:
-    """Expected calibration error over the annotated (turn, tag) pairs, each a binary forecast,
-    equal-width bins."""
-    keep = np.ones(probs.shape, dtype=bool) if mask is None else mask.astype(bool)
-    p, y = probs[keep], truth[keep].astype(float)
-    which = np.minimum((p * bins).astype(int), bins - 1)
-    table, ece = [], 0.0
-    for b in range(bins):
-        sel = which == b
-        n = int(sel.sum())
-        conf = float(p[sel].mean()) if n else None
-        freq = float(y[sel].mean()) if n else None
-        if n:
-            ece += n / len(p) * abs(conf - freq)
-        table.append({"lo": b / bins, "hi": (b + 1) / bins, "count": n, "mean_probability": conf,
-                      "positive_rate": freq})
-    return {"ece": float(ece), "bins": table}
-
-
 def _num(x: float) -> float | None:
     return None if np.isnan(x) else float(x)

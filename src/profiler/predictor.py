@@ -125,6 +125,7 @@ class Predictor:
         return self.model.predict_proba(cols["text"]), untruncated
 
     def predict(self, turns: Mapping[str, Sequence]) -> tuple[np.ndarray, np.ndarray]:
-        """(probabilities, decided tag matrix) after thresholds and exclusive decoding."""
+        """(calibrated scores, decided tag matrix). Thresholds and exclusive decoding read the raw
+        scores (``predict_proba``); the scores returned are the calibrated ones users see."""
         probs = self.predict_proba(turns)
-        return probs, self.rule.decide(probs)
+        return self.rule.calibrate(probs), self.rule.decide(probs)

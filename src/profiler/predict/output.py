@@ -49,5 +49,6 @@ def predict_rows(predictor, dialogues: list[dict], scores: ScoresSpec) -> list[d
     turns = customer_turns(dialogues, predictor.context.max_turns)
     if not turns:
         return []
-    probs, truncated = predictor.score({k: [t[k] for t in turns] for k in TURN_COLUMNS})
-    return turn_rows(turns, probs, predictor.rule.decide(probs), predictor.taxonomy, scores, truncated)
+    raw, truncated = predictor.score({k: [t[k] for t in turns] for k in TURN_COLUMNS})
+    return turn_rows(turns, predictor.rule.calibrate(raw), predictor.rule.decide(raw), predictor.taxonomy, scores,
+                     truncated)

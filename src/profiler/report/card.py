@@ -8,8 +8,7 @@ not available renders as "[More Information Needed]" instead of being guessed.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
@@ -36,7 +35,13 @@ class ModelCard:
     decision: dict | None = None          # tuned thresholds summary
     evaluation: dict | None = None        # an evaluation's metrics.json
     export: dict | None = None            # bundle.json of an export (parity and int8 gates)
-    created: str = field(default_factory=lambda: date.today().isoformat())
+    # no creation date: a re-run that trains the same model must render the same card, byte for byte
+
+    @property
+    def zero_f1_tags(self) -> list[str]:
+        """Tags with positives in the evaluation that the model never got right."""
+        rows = (self.evaluation or {}).get("per_tag") or []
+        return [r["tag"] for r in rows if r.get("support") and not r.get("f1")]
 
 
 def _read_json(path: Path | None) -> dict | None:
@@ -56,7 +61,10 @@ def card_from_files(model_dir: Path, evaluation: Path | None = None, bundle: Pat
     args = meta.get("train_args") or {}
     training = {"steps": meta.get("trained_steps"), "best_step": meta.get("best_step"),
                 "loss": (meta.get("loss") or {}).get("name"), "epochs": args.get("epochs"),
-                "batch_size": args.get("batch_size"), "num_layers": meta.get("num_layers") or "all"} if args else None
+                "batch_size": args.get("batch_size"), "num_layers": meta.get("num_layers") or "all",
+                "max_steps": args.get("max_steps"),
+                "freeze_embeddings": (args.get("optim") or {}).get("freeze_embeddings"),
+                "freeze_layers": (args.get("optim") or {}).get("freeze_layers") or 0} if args else None
     return ModelCard(
         name=model_dir.name, kind=meta.get("kind", "encoder"), taxonomy_version=meta.get("taxonomy_version", MISSING),
         taxonomy_hash=meta.get("taxonomy_hash", MISSING), n_tags=len(config.get("id2label") or {}) or 0,
@@ -64,7 +72,8 @@ def card_from_files(model_dir: Path, evaluation: Path | None = None, bundle: Pat
         train_data=", ".join(train_files) or None, data_card=data_card, voices=voices,
         definition_copies=data.get("definition_copies") or 0,
         decision={"tuned": sum(decision["tuned"]), "global_threshold": decision["global_threshold"],
-                  "min_support": decision["min_support"]} if decision else None,
+                  "min_support": decision["min_support"], "calibrated": bool(decision.get("calibration"))}
+        if decision else None,
         evaluation=_read_json(evaluation), export=_read_json(bundle / "bundle.json") if bundle else None)
 
 
