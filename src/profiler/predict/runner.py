@@ -103,15 +103,16 @@ def score_chunk(predictor: Predictor, records: list[Record], job: PredictJob, nu
     return len(lines)
 
 
-def _prepare_parts(job: PredictJob, fingerprint: str) -> None:
-    manifest = job.parts_dir / MANIFEST
+def _prepare_parts(job: PredictJob, fingerprint: str, parts_dir: Path | None = None) -> None:
+    parts_dir = parts_dir or job.parts_dir  # the Ray engine keeps its parts elsewhere, under the same rule
+    manifest = parts_dir / MANIFEST
     if manifest.is_file():
         if json.loads(manifest.read_text())["fingerprint"] != fingerprint:
-            raise RuntimeError(f"{job.parts_dir}: unfinished parts of a run with other inputs, model or settings; "
+            raise RuntimeError(f"{parts_dir}: unfinished parts of a run with other inputs, model or settings; "
                                f"delete that directory to start over")
-        log.info("resuming from %s", job.parts_dir)
+        log.info("resuming from %s", parts_dir)
         return
-    job.parts_dir.mkdir(parents=True, exist_ok=True)
+    parts_dir.mkdir(parents=True, exist_ok=True)
     _atomic_write(manifest, [json.dumps({"fingerprint": fingerprint, "model_dir": str(job.model_dir)})])
 
 
