@@ -11,9 +11,10 @@ from profiler.cli.predict import predict
 
 import ray  # noqa: E402  (the cluster extra: scripts/setup.sh installs it for CI)
 
+COUNTS = ("records", "dialogues", "rejected", "turns")
 OUTPUTS = ("turns.jsonl", "errors.jsonl", "profiles.jsonl", "dialogues.jsonl")
 # fractional CPUs: two actors holding both CPUs of the test cluster would starve the read/validate stage
-RAY = ["engine=ray", "engine.cpus_per_actor=0.5", "engine.validate_cpus=0.25", "chunk_dialogues=4",
+RAY = ["engine=ray", "engine.cpus_per_actor=0.5", "engine.validate_cpus=0.25", "chunk_dialogues=6",
        "num_threads=1"]
 
 
@@ -57,7 +58,7 @@ def local_reference(tiny_model_dir, messy_input, tmp_path_factory):
     out = tmp_path_factory.mktemp("local") / "turns.jsonl"
     with initialize_config_module(config_module="profiler.configs", version_base="1.3"):
         cfg = compose(config_name="predict", overrides=overrides(tiny_model_dir, messy_input, out,
-                                                                 "chunk_dialogues=4", "num_threads=1"))
+                                                                 "chunk_dialogues=6", "num_threads=1"))
     summary = predict(cfg)
     assert summary["rejected"] == 5  # two bad lines, three duplicates: the fixture really is messy
     return out.parent, summary
@@ -68,22 +69,9 @@ def assert_same_outputs(got_dir, ref_dir):
         assert (got_dir / name).read_bytes() == (ref_dir / name).read_bytes(), name
 
 
-def test_ray_engine_equals_local_byte_for_byte(ray_cluster, tiny_model_dir, messy_input, local_reference,
-                                               compose_cfg, tmp_path):
-    ref_dir, ref = local_reference
-    out = tmp_path / "turns.jsonl"
-    summary = predict(compose_cfg("predict", overrides(tiny_model_dir, messy_input, out, *RAY, "engine.actors=2")))
-    assert_same_outputs(out.parent, ref_dir)
-    assert {k: summary[k] for k in ("records", "dialogues", "rejected", "turns")} == \
-        {k: ref[k] for k in ("records", "dialogues", "rejected", "turns")}
-    assert not (tmp_path / "turns.jsonl.parts").exists()
-    errors = read_jsonl(out.parent / "errors.jsonl")
-    assert [e["field"] for e in errors if e["field"] == "dialogue_id"] == ["dialogue_id"] * 3
-
-
-def test_actor_failure_then_resume_gives_the_same_bytes_and_a_changed_model_is_refused(
+def test_actor_failure_then_resume_equals_local_byte_for_byte_and_a_changed_model_is_refused(
         ray_cluster, tiny_model_dir, messy_input, local_reference, compose_cfg, tmp_path):
-    ref_dir, _ = local_reference
+    ref_dir, ref = local_reference
     out = tmp_path / "turns.jsonl"
     parts = tmp_path / "turns.jsonl.parts"
     with pytest.raises(Exception, match="fault injection"):
@@ -101,18 +89,26 @@ def test_actor_failure_then_resume_gives_the_same_bytes_and_a_changed_model_is_r
     with pytest.raises(RuntimeError, match="unfinished parts"):
         predict(compose_cfg("predict", overrides(changed, messy_input, out, *RAY)))
 
-    predict(compose_cfg("predict", overrides(tiny_model_dir, messy_input, out, *RAY)))
-    assert_same_outputs(out.parent, ref_dir)
-
-
-def test_merge_none_keeps_the_parquet_dataset_and_a_manifest(ray_cluster, tiny_model_dir, messy_input,
-                                                             local_reference, compose_cfg, tmp_path):
-    ref_dir, ref = local_reference
-    out = tmp_path / "turns.jsonl"
-    predict(compose_cfg("predict", overrides(tiny_model_dir, messy_input, out, *RAY, "engine.merge=none")))
-    parts = tmp_path / "turns.jsonl.parts"
+    # two actors this time (which actor scores which chunk must not matter), and merge=none: the Parquet
+    # dataset and its manifest are the product
+    predict(compose_cfg("predict", overrides(tiny_model_dir, messy_input, out, *RAY, "engine.actors=2",
+                                             "engine.merge=none")))
     manifest = json.loads((parts / "manifest.json").read_text())
-    assert manifest["complete"] and manifest["turns"] == ref["turns"] and not out.exists()
+    assert manifest["complete"] and {k: manifest[k] for k in COUNTS} == {k: ref[k] for k in COUNTS}
+    assert not out.exists()
     table = pq.ParquetDataset([str(parts / p) for p in manifest["parts"]]).read()
     rows = sorted(zip(*(table[c].to_pylist() for c in ("file", "line", "seq", "kind", "text"))))
-    assert "".join(r[4] for r in rows if r[3] == "t") == (ref_dir / "turns.jsonl").read_text(encoding="utf-8")
+    keys = [r[:3] for r in rows]
+    assert len(set(keys)) < len(keys), "the stray copy is still in the dataset: readers dedupe by key"
+    rows = [r for i, r in enumerate(rows) if i == 0 or keys[i] != keys[i - 1]]
+    for kind, name in (("t", "turns.jsonl"), ("e", "errors.jsonl")):
+        assert "".join(r[4] for r in rows if r[3] == kind) == (ref_dir / name).read_text(encoding="utf-8")
+
+    # every chunk is committed: this run only merges, and must give the local engine's bytes
+    summary = predict(compose_cfg("predict", overrides(tiny_model_dir, messy_input, out, *RAY)))
+    assert summary["turns_scored_now"] == 0
+    assert_same_outputs(out.parent, ref_dir)
+    assert {k: summary[k] for k in COUNTS} == {k: ref[k] for k in COUNTS}
+    assert not parts.exists()
+    errors = read_jsonl(out.parent / "errors.jsonl")
+    assert sum(e["reason"].startswith("duplicate dialogue_id") for e in errors) == 3
