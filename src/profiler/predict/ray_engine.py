@@ -106,6 +106,12 @@ def count_records(files: list[str]) -> int:
     return sum(1 for f in files for _ in raw_records(f))
 
 
+# explicit, so a chunk without a single error (or without a valid id) types like any other
+VALIDATED = pa.schema([("chunk", pa.int64()), ("file", pa.list_(pa.int64())), ("line", pa.list_(pa.int64())),
+                       ("raw", pa.list_(pa.string())), ("dialogue_id", pa.list_(pa.string())),
+                       ("dup", pa.list_(pa.bool_())), ("errors", pa.list_(pa.list_(pa.string())))])
+
+
 def validate_chunks(batch: pa.Table, files: list[str], duplicates: dict[str, str]) -> pa.Table:
     """CPU stage: the contract validator on every record; the raw line travels on only when valid."""
     out: dict[str, list] = {"chunk": [], "file": [], "line": [], "raw": [], "dialogue_id": [], "dup": [],
@@ -123,7 +129,7 @@ def validate_chunks(batch: pa.Table, files: list[str], duplicates: dict[str, str
             kept.append(raw if not problems else "")
         for key, value in zip(out, (chunk, fidx, lines, kept, ids, dups, errors)):
             out[key].append(value)
-    return pa.table(out)
+    return pa.table(out, schema=VALIDATED)
 
 
 class ScoreActor:
