@@ -241,7 +241,7 @@ def print_tables(result: dict, a: argparse.Namespace) -> None:
         if isinstance(r, str):
             print(f"| {name} | {r} | | | | |")
             continue
-        share = "-" if r["tokenise_share"] is None else f"{r['tokenise_share']:.0%}" + \
+        share = "-" if r["tokenise_share"] is None else f"{r['tokenise_share']:.1%}" + \
             (" (CPU-bound)" if r["tokenise_share"] > 0.5 else "")
         print(f"| {name} | {r['turns_per_s']:.1f} | {r['where']} | {r['gpu_util']} | {r['peak_mb']} | {share} |")
     if result["train"]:
