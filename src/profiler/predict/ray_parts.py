@@ -161,6 +161,8 @@ def write_dataset_manifest(parts_dir: Path, n_chunks: int, files: list[str]) -> 
     """merge=none: keep the Parquet dataset and say how to read it (manifest.json keeps the fingerprint,
     so a later re-run still resumes against it)."""
     _check_complete(parts_dir, n_chunks)
+    for tmp in parts_dir.glob(".*.tmp"):  # left by actors killed mid-write; their chunks were redone
+        tmp.unlink()
     counts = totals(parts_dir, n_chunks)
     path = parts_dir / "manifest.json"
     manifest = json.loads(path.read_text()) if path.is_file() else {}
