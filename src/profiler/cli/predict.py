@@ -32,7 +32,16 @@ def predict(cfg: DictConfig) -> dict:
     if cfg.num_threads:
         torch.set_num_threads(int(cfg.num_threads))
     job = build_job(cfg)
-    summary = run_predict(job)
+    engine = to_dict(cfg.engine)
+    if engine.pop("name") == "ray":
+        from profiler.predict.ray_engine import RaySettings, run_ray  # Ray itself is imported in there only
+
+        settings = RaySettings(**engine)
+        summary = run_ray(job, settings)
+        if settings.merge == "none":  # no turns.jsonl to build profiles from: the parts are the product
+            return summary
+    else:
+        summary = run_predict(job)
     if summary and cfg.profiles:
         taxonomy = Taxonomy.from_tsv(job.model_dir / "taxonomy.tsv")
         summary.update(write_profiles(job.output, taxonomy, job.output.parent, cfg.evidence_per_tag,

@@ -46,15 +46,21 @@ def train(cfg: DictConfig) -> dict:
         from profiler.training.baselines import train_rules
 
         return train_rules(cfg.model.patterns, data, taxonomy, context, model_dir)
-    from profiler.training.run import EncoderJob, train_encoder
+    from profiler.training.run import train_encoder
 
-    job = EncoderJob(data=data, base_dir=resolve_base_dir(cfg.model, cfg.paths.cache_dir),
-                     settings=build_tagger_settings(cfg.model), loss=LossSpec(**to_dict(cfg.loss)),
-                     args=build_train_args(cfg), num_layers=cfg.model.get("num_layers"), min_support=cfg.min_support,
-                     init_from=Path(cfg.init_from) if cfg.init_from else None,
-                     migration=Migration.load(cfg.taxonomy.get("migration")),
-                     watch_tags=tuple(cfg.get("watch_tags") or ()))
-    return train_encoder(job, taxonomy, Path(cfg.run_dir), model_dir)
+    return train_encoder(build_encoder_job(cfg), taxonomy, Path(cfg.run_dir), model_dir)
+
+
+def build_encoder_job(cfg: DictConfig):
+    """The encoder job a composed train config describes (also what scripts/bench_gpu.py times)."""
+    from profiler.training.run import EncoderJob
+
+    return EncoderJob(data=DataSpec(**to_dict(cfg.data)), base_dir=resolve_base_dir(cfg.model, cfg.paths.cache_dir),
+                      settings=build_tagger_settings(cfg.model), loss=LossSpec(**to_dict(cfg.loss)),
+                      args=build_train_args(cfg), num_layers=cfg.model.get("num_layers"), min_support=cfg.min_support,
+                      init_from=Path(cfg.init_from) if cfg.init_from else None,
+                      migration=Migration.load(cfg.taxonomy.get("migration")),
+                      watch_tags=tuple(cfg.get("watch_tags") or ()))
 
 
 @hydra.main(config_path=CONFIG_PATH, config_name="train", version_base=VERSION_BASE)

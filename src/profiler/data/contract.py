@@ -252,6 +252,12 @@ class Record:
     problems: list[Problem]
 
 
+def duplicate_problem(file: str, line: int, dialogue_id: str, first_at: str) -> Problem:
+    """A valid record whose id an earlier valid record of the same read already used."""
+    return Problem(file, line, "dialogue_id", f"duplicate dialogue_id {dialogue_id!r} (first at {first_at})",
+                   dialogue_id)
+
+
 def iter_records(paths: Iterable[str | Path], taxonomy: Taxonomy | None, check_labels: bool = True) -> Iterator[Record]:
     """Every record of every file, streamed, validated. Duplicate dialogue ids are rejected across
     all files of one read (the first one wins)."""
@@ -266,9 +272,7 @@ def iter_records(paths: Iterable[str | Path], taxonomy: Taxonomy | None, check_l
             else:
                 obj, problems = validate_line(raw, str(path), lineno, taxonomy, check_labels)
             if obj is not None and obj["dialogue_id"] in seen:
-                problems = [Problem(str(path), lineno, "dialogue_id",
-                                    f"duplicate dialogue_id {obj['dialogue_id']!r} (first at "
-                                    f"{seen[obj['dialogue_id']]})", obj["dialogue_id"])]
+                problems = [duplicate_problem(str(path), lineno, obj["dialogue_id"], seen[obj["dialogue_id"]])]
             if not problems:
                 seen[obj["dialogue_id"]] = f"{path}:{lineno}"
             yield Record(seq, str(path), lineno, None if problems else obj, problems)

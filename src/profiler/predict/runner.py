@@ -126,14 +126,19 @@ def _atomic_write(path: Path, lines: list[str]) -> None:
     os.replace(tmp, path)
 
 
+def turn_lines(predictor: Predictor, dialogues: list[dict], scores: ScoresSpec, redact_turns: bool) -> list[str]:
+    """The turns.jsonl lines of some valid dialogues: shared by both engines, so their bytes agree."""
+    rows = predict_rows(predictor, dialogues, scores)
+    if redact_turns:
+        for row in rows:
+            row["text"] = privacy.redact(row["text"])
+    return [dumps_line(row) for row in rows]
+
+
 def score_chunk(predictor: Predictor, records: list[Record], job: PredictJob, number: int) -> int:
     """Score one chunk into its part files; the turns file is written last: it marks the chunk done."""
     dialogues = [r.dialogue for r in records if r.dialogue is not None]
-    rows = predict_rows(predictor, dialogues, job.scores)
-    if job.redact_turns:
-        for row in rows:
-            row["text"] = privacy.redact(row["text"])
-    lines = [dumps_line(row) for row in rows]
+    lines = turn_lines(predictor, dialogues, job.scores, job.redact_turns)
     errors = [dumps_line(p.to_dict()) for r in records for p in r.problems]
     meta = {"records": len(records), "dialogues": len(dialogues), "rejected": len(records) - len(dialogues),
             "turns": len(lines)}
@@ -143,21 +148,22 @@ def score_chunk(predictor: Predictor, records: list[Record], job: PredictJob, nu
     return len(lines)
 
 
-def _prepare_parts(job: PredictJob, fingerprint: dict) -> None:
-    manifest = job.parts_dir / MANIFEST
+def _prepare_parts(job: PredictJob, fingerprint: dict, parts_dir: Path | None = None) -> None:
+    parts_dir = parts_dir or job.parts_dir  # the Ray engine keeps its parts elsewhere, under the same rule
+    manifest = parts_dir / MANIFEST
     if manifest.is_file():
         old = json.loads(manifest.read_text()).get("fingerprint")
         changes = fingerprint_changes(old if isinstance(old, dict) else {}, fingerprint)
         if not changes:
-            log.info("resuming from %s", job.parts_dir)
+            log.info("resuming from %s", parts_dir)
             return
         if not job.restart:
-            raise ResumeRefused(f"{job.parts_dir}: unfinished parts of a run with another {', '.join(changes[:6])}; "
+            raise ResumeRefused(f"{parts_dir}: unfinished parts of a run with another {', '.join(changes[:6])}; "
                                 f"mixing them would give rows from two runs. Re-run with restart=true to discard "
                                 f"them, or restore what changed to resume.")
-        log.warning("restart=true: discarding %s (changed: %s)", job.parts_dir, ", ".join(changes[:6]))
-        shutil.rmtree(job.parts_dir)
-    job.parts_dir.mkdir(parents=True, exist_ok=True)
+        log.warning("restart=true: discarding %s (changed: %s)", parts_dir, ", ".join(changes[:6]))
+        shutil.rmtree(parts_dir)
+    parts_dir.mkdir(parents=True, exist_ok=True)
     _atomic_write(manifest, [json.dumps({"fingerprint": fingerprint, "model_dir": str(job.model_dir)})])
 
 
