@@ -26,7 +26,7 @@ def real_eval(model_dir: str, real: str) -> tuple[np.ndarray, np.ndarray, np.nda
     """(truth, raw scores, decisions) on the real set: every gold turn, all tags annotated."""
     from profiler.realset import read_gold, real_paths, real_turns
 
-    gold_path, input_path = real_paths(real)
+    input_path, gold_path = real_paths(real)
     predictor = Predictor.from_pretrained(model_dir)
     keys, turns = real_turns(predictor, input_path)
     gold = read_gold(gold_path)
