@@ -3,8 +3,8 @@
 One run, each runner in its own process (peak RSS is its own), same model weights, same inputs:
   * profiler-predict (token-budget batching, dynamic padding, inference_mode, streaming output);
   * pipeline("text-classification", top_k=None, function_to_apply="sigmoid") called once per turn on
-    the same context-built (context, turn) text pairs, with a BertForSequenceClassification holding the
-    same encoder weights (CLS pooling; the compute is the encoder's, so the comparison is fair);
+    the same context-built (context, turn) text pairs, with the same model directory opened by
+    AutoModelForSequenceClassification (the compute is the encoder's, so the comparison is fair);
   * the same pipeline given the whole list with batch_size=32 (for reference).
 Also: the hardware ceiling (FLOPs per turn against this machine's measured fp32 matmul GFLOP/s),
 and peak RSS of profiler-predict at two input sizes (memory must stay flat as input grows).
@@ -105,18 +105,14 @@ def same_labels(a: str, b: str) -> float:
 
 
 def hf_model(model_dir: str):
-    from safetensors.torch import load_file
-    from transformers import AutoConfig, AutoTokenizer, BertForSequenceClassification
+    """The same model directory through the plain Hugging Face Auto classes (``import profiler``
+    registers the tagger with them): same weights, same pooling; without a target mask the whole
+    (context, turn) pair counts as the target, which changes the scores but not the compute."""
+    import profiler  # noqa: F401  registers the profiler-tagger model type
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    config = AutoConfig.from_pretrained(model_dir)
-    model = BertForSequenceClassification(config).eval()
-    state = load_file(str(Path(model_dir) / "model.safetensors"))
-    weights = {k.replace("encoder.", "bert.", 1): v for k, v in state.items() if k.startswith("encoder.")}
-    weights.update({"classifier.weight": state["head.weight"], "classifier.bias": state["head.bias"]})
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    if unexpected or any(not k.startswith("bert.pooler.") for k in missing):
-        raise SystemExit(f"weights do not map onto BertForSequenceClassification: {missing} {unexpected}")
-    return model, AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True).eval()
+    return model, AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
 
 
 def run_pipeline(model_dir: str, data: Path, batch_size: int) -> dict:
@@ -140,7 +136,9 @@ def ceiling(model_dir: str, data: Path) -> dict:
     import torch
     from transformers import AutoConfig
 
-    c = AutoConfig.from_pretrained(model_dir)
+    import profiler  # noqa: F401  registers the profiler-tagger config
+
+    c = AutoConfig.from_pretrained(model_dir).encoder  # the tagger's config nests its encoder's
     _, lengths = text_pairs(model_dir, data)
     h, f, layers = c.hidden_size, c.intermediate_size, c.num_hidden_layers
     flops = sum(layers * (2 * n * (4 * h * h + 2 * h * f) + 4 * n * n * h) for n in lengths)

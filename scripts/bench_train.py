@@ -79,7 +79,7 @@ def run_hf(data: str, cache_dir: str, steps: int, batch_size: int) -> dict:
             self.inner = inner
 
         def forward(self, labels=None, label_mask=None, num_items_in_batch=None, **inputs):
-            logits = self.inner(**inputs)
+            logits = self.inner(**inputs).logits
             return {"loss": loss_fn(logits, labels, label_mask), "logits": logits}
 
     wrapped = WithLoss(model)

@@ -150,7 +150,7 @@ def test_local_checkpoint_trains(local_bert_dir, taxonomy):
     before = model.encoder.embeddings.word_embeddings.weight.detach().clone()
     losses = []
     for _ in range(30):
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(**inputs), labels)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(**inputs).logits, labels)
         opt.zero_grad()
         loss.backward()
         opt.step()

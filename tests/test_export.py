@@ -40,7 +40,7 @@ def test_onnx_bundle_matches_torch_on_the_real_default_encoder(e5_trained, small
     model_dir, _ = e5_trained
     meta = export_model(ExportJob(model_dir, tmp_path / "e5", str(small_corpus / "dev.jsonl"), format="onnx"))
     assert meta["parity"]["passed"] and meta["parity"]["max_abs_diff"] <= 1e-4
-    layers = json.loads((model_dir / "config.json").read_text())["num_hidden_layers"]
+    layers = json.loads((model_dir / "config.json").read_text())["encoder"]["num_hidden_layers"]
     assert meta["ort_fusions"]["MultiHeadAttention"] == layers, "the default encoder's attention is fused"
     assert "int8" not in meta["graphs"]
     card = render_card(card_from_files(model_dir, bundle=tmp_path / "e5"))   # an fp32-only bundle's card

@@ -110,7 +110,7 @@ def test_forward_save_reload_gives_identical_logits(source, pooling, cache_dir, 
     assert batch.pop("labels").shape == (12, 95)
     assert batch.pop("label_mask").min() == 1.0  # no annotation field: every pair annotated
     with torch.inference_mode():
-        logits = model.eval()(**batch)
+        logits = model.eval()(**batch).logits
     assert logits.shape == (12, len(taxonomy))
     model.save(tmp_path, tokenizer, taxonomy)
     assert (tmp_path / "model.safetensors").is_file() and not list(tmp_path.glob("*.bin"))
@@ -121,7 +121,7 @@ def test_forward_save_reload_gives_identical_logits(source, pooling, cache_dir, 
     assert config["profiler"]["context"]["max_turns"] == 3 and config["profiler"]["pooling"] == pooling
     loaded, tok2, tax2 = TurnTagger.load(tmp_path, expected=taxonomy)
     with torch.inference_mode():
-        again = loaded(**batch)
+        again = loaded(**batch).logits
     assert torch.equal(logits, again)
     assert tax2.hash == taxonomy.hash and loaded.settings == settings
     assert tok2(context_batch["text"][0])["input_ids"] == tokenizer(context_batch["text"][0])["input_ids"]

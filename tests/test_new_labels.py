@@ -52,7 +52,7 @@ def test_masked_loss_takes_no_gradient_from_never_annotated_pairs(loss, tiny_mod
 
     def grads(targets):
         model, _, _ = TurnTagger.load(tiny_model_dir)
-        fn(model(**batch), targets, mask).backward()
+        fn(model(**batch).logits, targets, mask).backward()
         return model.head.weight.grad.clone(), next(model.encoder.parameters()).grad.clone()
 
     head, enc = grads(labels)
@@ -71,7 +71,7 @@ def test_warm_start_keeps_encoder_and_old_logits_exactly(tiny_model_dir, small_c
     batch = batch_of(tiny_model_dir, taxonomy, small_corpus / "dev.jsonl")
     batch.pop("labels"), batch.pop("label_mask")
     with torch.inference_mode():
-        old, new = parent.eval()(**batch), child.eval()(**batch)
+        old, new = parent.eval()(**batch).logits, child.eval()(**batch).logits
     mapping = record["mapping"]
     kept = [(V1.index[o], V2.index[n]) for o, n in mapping.items() if o == n]
     assert len(kept) == 92

@@ -27,7 +27,7 @@ def forward_probs(model: torch.nn.Module, batches: Iterable[dict], precision: st
         dtype = PRECISIONS[precision]
         cast = torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
         with cast:
-            logits = model(**inputs)
+            logits = model(**inputs).logits
         yield torch.sigmoid(logits.float())
 
 

@@ -25,7 +25,7 @@ class _Graph(torch.nn.Module):
         self.tagger, self.names, self.with_logits = tagger, names, with_logits
 
     def forward(self, *inputs: torch.Tensor):
-        logits = self.tagger(**dict(zip(self.names, inputs)))
+        logits = self.tagger(**dict(zip(self.names, inputs))).logits
         probs = torch.sigmoid(logits)
         return (probs, logits) if self.with_logits else probs
 

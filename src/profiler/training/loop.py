@@ -245,7 +245,7 @@ class Trainer:
         state.micro_batches += 1
         with acc.accumulate(self.model):
             labels, mask = batch.pop("labels"), batch.pop("label_mask", None)
-            loss = self.loss_fn(self.model(**batch).float(), labels, mask)
+            loss = self.loss_fn(self.model(**batch).logits.float(), labels, mask)
             acc.backward(loss)
             if acc.sync_gradients and args.max_grad_norm:
                 acc.clip_grad_norm_(self.model.parameters(), args.max_grad_norm)

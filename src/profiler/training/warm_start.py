@@ -46,8 +46,8 @@ def warm_start(parent_dir: str | Path, taxonomy: Taxonomy, migration: Migration,
         migration = Migration()  # same label set: continued training, every row kept
     mapping = migration.resolve(parent_tax, taxonomy)
     sources = sources_of(mapping)
-    torch.manual_seed(seed)  # new rows get the same init a fresh run would
-    child = TurnTagger(parent.encoder, len(taxonomy), parent.settings)
+    # new rows get the same init a fresh run would (build seeds the head)
+    child = TurnTagger.build(parent.encoder, taxonomy, parent.settings, tokenizer, seed)
     is_new = torch.ones(len(taxonomy), dtype=torch.bool)
     w_old, b_old = parent.head.weight.detach(), parent.head.bias.detach()
     with torch.no_grad():
