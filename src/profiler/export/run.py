@@ -45,8 +45,7 @@ class ExportJob:
 
 
 def _gate_turns(job: ExportJob, predictor: Predictor):
-    from profiler.evaluation import annotation_mask, label_matrix
-    from profiler.training.data import load_turns
+    from profiler.data.labels import annotation_mask, label_matrix, load_turns
 
     turns = load_turns(job.dev, predictor.taxonomy, predictor.context.max_turns)
     if job.gate_max_turns:
