@@ -29,7 +29,7 @@ class DataSpec:
     test: str | None = None
     strict: bool = False
     untagged_keep: float = 1.0   # share of train turns with no tag kept (they teach "say nothing")
-    definition_copies: int = 0   # train also on each tag's taxonomy definition, this many times over
+    definition_copies: int = 8   # train also on each tag's taxonomy definition, this many times over
 
     def record(self) -> dict:
         """What a model directory notes about the data it was fitted on."""
