@@ -24,6 +24,10 @@ from profiler.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
 TURN_COLUMNS = ("text", "context_speakers", "context_texts")
+# allowed values of InferenceSettings (the CLIs check them before anything is loaded)
+BACKENDS = ("torch", "onnx")
+ONNX_VARIANTS = ("fp32", "int8")
+PRECISIONS = ("fp32", "fp16", "bf16")
 
 
 @dataclass(frozen=True)
@@ -76,8 +80,8 @@ class Predictor:
             from profiler.export.runtime import load_bundle
 
             return cls(*load_bundle(model_dir, settings.onnx_variant, expected), settings=settings)
-        if settings.backend != "torch":
-            raise ValueError(f"backend must be torch or onnx, got {settings.backend!r}")
+        if settings.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {settings.backend!r}")
         if (model_dir / "bundle.json").is_file():
             raise ModelDirError(f"{model_dir} is an ONNX export bundle: use backend=onnx "
                                 f"(inference.backend=onnx on the command line)")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import hydra
 import torch
 from omegaconf import DictConfig
 
-from profiler.cli.common import (CONFIG_PATH, VERSION_BASE, build_tagger_settings, build_taxonomy,
+from profiler.cli.common import (build_tagger_settings, build_taxonomy,
                                  resolve_base_dir, to_dict)
+from profiler.cli.hydra_app import hydra_app
 from profiler.inputs import ContextConfig
 from profiler.migration import Migration
 from profiler.training.data import DataSpec
@@ -57,7 +57,7 @@ def train(cfg: DictConfig) -> dict:
     return train_encoder(job, taxonomy, Path(cfg.run_dir), model_dir)
 
 
-@hydra.main(config_path=CONFIG_PATH, config_name="train", version_base=VERSION_BASE)
+@hydra_app("train")
 def main(cfg: DictConfig) -> None:
     metrics = train(cfg)
     if metrics:
