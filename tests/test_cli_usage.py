@@ -84,3 +84,23 @@ def test_console_script_errors_are_one_line_and_exit_2(tmp_path):
     run = subprocess.run([sys.executable, "-m", "profiler.cli.predict", "--help"], capture_output=True, text=True,
                          cwd=tmp_path, timeout=300)
     assert run.returncode == 0 and "inference:" in run.stdout and "optim:" not in run.stdout
+
+
+def test_scoring_shows_a_bar_with_total_and_logs_progress(tiny_model_dir, small_corpus, capsys, caplog):
+    import logging
+
+    from profiler.data.labels import load_turns
+    from profiler.predictor import Predictor
+
+    predictor = Predictor.from_pretrained(tiny_model_dir)
+    turns = load_turns(small_corpus / "dev.jsonl", predictor.taxonomy, predictor.context.max_turns)
+    n = len(turns)
+    with caplog.at_level(logging.INFO, logger="profiler.progress"):
+        predictor.predict_proba(turns, progress="eval tiny")
+    bar = capsys.readouterr().err
+    assert f"eval tiny: 100%" in bar and f"{n}/{n}" in bar  # a total, hence a percentage and an ETA
+    quarters = [r.getMessage() for r in caplog.records if "/" in r.getMessage()]
+    assert len(quarters) == 4 and quarters[-1].startswith(f"eval tiny: {n}/{n} turns (100%)")
+    caplog.clear()
+    predictor.predict_proba(turns)  # no label: silent (training-time evaluation, the service)
+    assert "%" not in capsys.readouterr().err and not caplog.records

@@ -41,7 +41,7 @@ def evaluate(model_dir: str | Path, data: str | Path, strict: bool = False,
              settings: InferenceSettings | None = None) -> Evaluation:
     predictor = Predictor.from_pretrained(model_dir, settings=settings)
     turns = load_turns(data, predictor.taxonomy, predictor.context.max_turns, strict)
-    probs, pred = predictor.predict(turns)
+    probs, pred = predictor.predict(turns, progress=f"eval {Path(model_dir).name}")
     mask = annotation_mask(turns["annotated"], predictor.taxonomy)
     truth, pred = apply_mask(label_matrix(turns["labels"], predictor.taxonomy.index), pred, mask)
     return Evaluation(Path(model_dir), str(data), predictor, turns, truth, probs, pred, mask)

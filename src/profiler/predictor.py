@@ -27,7 +27,6 @@ TURN_COLUMNS = ("text", "context_speakers", "context_texts")
 # allowed values of InferenceSettings (the CLIs check them before anything is loaded)
 BACKENDS = ("torch", "onnx")
 ONNX_VARIANTS = ("fp32", "int8")
-PRECISIONS = ("fp32", "fp16", "bf16")
 
 
 @dataclass(frozen=True)
@@ -108,19 +107,20 @@ class Predictor:
             return cls(kind, RulesModel.load(model_dir, taxonomy), taxonomy, rule, context, settings=settings)
         raise ModelDirError(f"{model_dir}: unknown model kind {kind!r}")
 
-    def predict_proba(self, turns: Mapping[str, Sequence]) -> np.ndarray:
+    def predict_proba(self, turns: Mapping[str, Sequence], progress: str | None = None) -> np.ndarray:
         """[turns, tags] probabilities."""
-        return self.score(turns)[0]
+        return self.score(turns, progress)[0]
 
-    def score(self, turns: Mapping[str, Sequence]) -> tuple[np.ndarray, list[bool]]:
-        """([turns, tags] probabilities, whether each turn was too long and cut to its first tokens)."""
+    def score(self, turns: Mapping[str, Sequence], progress: str | None = None) -> tuple[np.ndarray, list[bool]]:
+        """([turns, tags] probabilities, whether each turn was too long and cut to its first tokens).
+        ``progress``: label of a progress bar with total and ETA (encoders only: baselines take seconds)."""
         cols = {k: list(turns[k]) for k in TURN_COLUMNS}
         if self.kind in ("encoder", "onnx"):
             from profiler.scoring import score_features
 
             s, features = self.settings, self.builder(cols)
             probs = score_features(self.forward, self.tokenizer, features, len(self.taxonomy),
-                                   s.resolve_max_tokens(self.device), s.max_batch_size, self.device)
+                                   s.resolve_max_tokens(self.device), s.max_batch_size, self.device, progress)
             return probs, features["truncated"]
         untruncated = [False] * len(cols["text"])  # the baselines read every character
         if self.kind == "tfidf":
@@ -128,7 +128,7 @@ class Predictor:
                                                                           cols["context_texts"])), untruncated
         return self.model.predict_proba(cols["text"]), untruncated
 
-    def predict(self, turns: Mapping[str, Sequence]) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, turns: Mapping[str, Sequence], progress: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities, decided tag matrix) after thresholds and exclusive decoding."""
-        probs = self.predict_proba(turns)
+        probs = self.predict_proba(turns, progress)
         return probs, self.rule.decide(probs)

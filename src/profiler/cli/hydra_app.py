@@ -21,10 +21,11 @@ def _choices() -> dict[str, tuple[str, ...]]:
     # imported late: building this table must not cost `--help` a torch import it does not need
     from profiler.export.run import FORMATS
     from profiler.modeling import POOLINGS
-    from profiler.predictor import BACKENDS, ONNX_VARIANTS, PRECISIONS
+    from profiler.predictor import BACKENDS, ONNX_VARIANTS
+    from profiler.scoring import PRECISIONS
 
     return {"inference.backend": BACKENDS, "inference.onnx_variant": ONNX_VARIANTS,
-            "inference.precision": PRECISIONS, "variant": ONNX_VARIANTS, "format": (*FORMATS, "card"),
+            "inference.precision": tuple(PRECISIONS), "variant": ONNX_VARIANTS, "format": (*FORMATS, "card"),
             "model.pooling": POOLINGS, "model.kind": ("encoder", "tfidf", "rules"),
             "loss.name": ("bce", "bce_pos_weight", "focal", "asl"),
             "trainer.precision": ("auto", "no", "bf16", "fp16")}
