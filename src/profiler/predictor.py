@@ -88,7 +88,7 @@ class Predictor:
             raise ModelDirError(f"{model_dir}: config.json is missing; is this a profiler model directory?")
         meta = json.loads((model_dir / "config.json").read_text()).get("profiler") or {}
         kind = meta.get("kind", "encoder")
-        taxonomy = Taxonomy.from_tsv(model_dir / "taxonomy.tsv")
+        taxonomy = Taxonomy.of_model(model_dir)
         check_taxonomy(model_dir, meta, taxonomy, expected)
         context = ContextConfig(**meta["context"])
         rule = DecisionRule.load(model_dir, taxonomy)

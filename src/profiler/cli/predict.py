@@ -34,7 +34,7 @@ def predict(cfg: DictConfig) -> dict:
     job = build_job(cfg)
     summary = run_predict(job)
     if summary and cfg.profiles:
-        taxonomy = Taxonomy.from_tsv(job.model_dir / "taxonomy.tsv")
+        taxonomy = Taxonomy.of_model(job.model_dir)
         summary.update(write_profiles(job.output, taxonomy, job.output.parent, cfg.evidence_per_tag,
                                       redact=cfg.privacy.redact))
     if summary:
