@@ -55,26 +55,36 @@ def test_eval_writes_every_artifact_with_stable_keys(reports):
 
 
 
-def test_report_names_each_tag_in_chinese_and_counts_unevaluated_tags(reports):
+def test_report_names_each_tag_in_chinese_and_counts_unevaluated_tags(reports, small_corpus, tmp_path):
     import re
+
+    from hydra import compose, initialize_config_module
 
     from profiler.taxonomy import Taxonomy
 
     out, result = reports
     taxonomy = Taxonomy.bundled()
     html = (out / "model" / "report.html").read_text(encoding="utf-8")
-    md = (out / "model" / "report.md").read_text(encoding="utf-8")
     rows = re.findall(r'<tr(?: class="flag")?><td>([\w.]+) <span class="zh">([^<]+)</span>', html)
     assert rows, "no per-tag rows"
     for tag_id, name in rows:  # the id, then its dimension and value as the taxonomy writes them
         tag = taxonomy.tags[taxonomy.index[tag_id]]
         assert name == f"{tag.dimension}：{tag.value}"
-    per_tag = result["metrics"]["model"]["per_tag"]
-    missing = sum(1 for r in per_tag if r["support"] == 0)
-    assert missing > 0, "the small test split was expected to leave some tags without a positive turn"
-    line = f"{missing} of {len(per_tag)} tags had no positive turn in this eval set and are not evaluated."
-    assert line in html and line in md
+    assert all(r["support"] for r in result["metrics"]["model"]["per_tag"])
+    assert "not evaluated" not in html  # every tag has a positive turn in the full test split
 
+    small = tmp_path / "few.jsonl"  # a handful of dialogues cannot cover 95 tags
+    small.write_text("".join((small_corpus / "test.jsonl").read_text(encoding="utf-8").splitlines(True)[:6]),
+                     encoding="utf-8")
+    with initialize_config_module(config_module="profiler.configs", version_base="1.3"):
+        cfg = compose(config_name="eval", overrides=[f"model_dir={out.parent}/rules", f"input={small}",
+                                                     f"out_dir={tmp_path}/out", "bootstrap.resamples=20"])
+    per_tag = evaluate_models(cfg)["metrics"]["rules"]["per_tag"]
+    missing = sum(1 for r in per_tag if r["support"] == 0)
+    assert 0 < missing < len(per_tag)
+    line = f"{missing} of {len(per_tag)} tags had no positive turn in this eval set and are not evaluated."
+    assert line in (tmp_path / "out" / "rules" / "report.html").read_text(encoding="utf-8")
+    assert line in (tmp_path / "out" / "rules" / "report.md").read_text(encoding="utf-8")
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 

@@ -150,3 +150,19 @@ def test_an_unreadable_rng_state_on_resume_is_caught_not_logged_at_info(tmp_path
     with _rng_restore_watch() as failed:
         acc.load_state(str(tmp_path / "ckpt"))
     assert failed, "the failed RNG restore went unnoticed"
+
+
+def test_tensorboard_opens_the_run_events_as_documented(tiny_model_dir):
+    """docs/training.md: `tensorboard --logdir <run_dir>/tensorboard`; read here with TensorBoard's own
+    reader, the dev curve it shows is the one metrics_history.jsonl records."""
+    import json
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = tiny_model_dir.parent
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    assert "dev_macro_f1" in events.Tags()["scalars"]
+    history = [json.loads(line) for line in (run_dir / "metrics_history.jsonl").read_text().splitlines()]
+    shown = [(e.step, round(e.value, 5)) for e in events.Scalars("dev_macro_f1")]
+    assert shown == [(h["step"], round(h["dev_macro_f1"], 5)) for h in history]
