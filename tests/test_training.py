@@ -22,7 +22,10 @@ def rarest_tag(corpus, taxonomy):
     return taxonomy.ids[int(np.argmin(np.where(counts > 0, counts, 10**9)))]
 
 
-@pytest.mark.parametrize("loss", ["bce", "bce_pos_weight", "focal", "asl"])
+# the default loss stays in the fast tier; the others train a model each (~12 s apiece on 2 cores)
+@pytest.mark.parametrize("loss", [pytest.param("bce", marks=pytest.mark.slow), "bce_pos_weight",
+                                  pytest.param("focal", marks=pytest.mark.slow),
+                                  pytest.param("asl", marks=pytest.mark.slow)])
 def test_each_loss_trains_dev_loss_falls_and_rare_tags_are_predicted(loss, compose_cfg, small_corpus, cache_dir,
                                                                      tmp_path, taxonomy):
     cfg = compose_cfg("train", tiny_train_overrides(small_corpus, cache_dir, tmp_path, f"loss={loss}",
