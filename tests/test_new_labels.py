@@ -108,6 +108,7 @@ def partial_label_files(corpus, tmp_path):
     return hidden
 
 
+@pytest.mark.slow  # two trainings, ~40 s on 2 cores; the mask itself is checked per loss in the fast tier above
 def test_without_the_mask_new_tags_learn_absent_everywhere(v2_corpus, cache_dir, compose_cfg, tmp_path):
     hidden = partial_label_files(v2_corpus, tmp_path)
     assert len(hidden) > 100

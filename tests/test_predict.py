@@ -110,6 +110,7 @@ def _cli(model_dir, data, out, *extra):
     return [*PREDICT, *overrides(model_dir, data, out, *extra)]
 
 
+@pytest.mark.slow
 def test_kill_and_resume_equals_an_uninterrupted_run(tiny_model_dir, big_input, tmp_path):
     ref, out = tmp_path / "ref" / "turns.jsonl", tmp_path / "run" / "turns.jsonl"
     args = ("chunk_dialogues=2", "num_threads=1")
@@ -128,6 +129,7 @@ def test_kill_and_resume_equals_an_uninterrupted_run(tiny_model_dir, big_input, 
     assert not parts.exists()
 
 
+@pytest.mark.slow
 def test_two_processes_write_what_one_process_writes(tiny_model_dir, small_corpus, tmp_path):
     one, two = tmp_path / "one" / "turns.jsonl", tmp_path / "two" / "turns.jsonl"
     data = small_corpus / "dev.jsonl"

@@ -145,6 +145,7 @@ def test_profiles_mask_personal_numbers_unless_told_not_to(tiny_model_dir, compo
     assert rows(tmp_path / "raw" / "turns.jsonl")[0]["text"] == text   # turns.jsonl: raw text by default
 
 
+@pytest.mark.slow
 def test_exit_codes_tell_success_rejected_rows_and_usage_errors_apart(tiny_model_dir, small_corpus, tmp_path):
     good = small_corpus / "dev.jsonl"
     mixed = tmp_path / "mixed.jsonl"

@@ -54,6 +54,7 @@ def real_like_set(small_corpus, tmp_path):
     return out
 
 
+@pytest.mark.slow
 def test_bench_real_prints_every_model_side_by_side(real_like_set, tiny_model_dir, small_corpus, cache_dir,
                                                      compose_cfg, tmp_path):
     train(compose_cfg("train", tiny_train_overrides(small_corpus, cache_dir, tmp_path / "run", "model=rules",

@@ -54,9 +54,42 @@ def test_eval_writes_every_artifact_with_stable_keys(reports):
     assert comp["headline"]["macro_f1"]["rules"] == result["metrics"]["rules"]["headline"]["macro_f1"]
 
 
+
+def test_report_names_each_tag_in_chinese_and_counts_unevaluated_tags(reports, small_corpus, tmp_path):
+    import re
+
+    from hydra import compose, initialize_config_module
+
+    from profiler.taxonomy import Taxonomy
+
+    out, result = reports
+    taxonomy = Taxonomy.bundled()
+    html = (out / "model" / "report.html").read_text(encoding="utf-8")
+    rows = re.findall(r'<tr(?: class="flag")?><td>([\w.]+) <span class="zh">([^<]+)</span>', html)
+    assert rows, "no per-tag rows"
+    for tag_id, name in rows:  # the id, then its dimension and value as the taxonomy writes them
+        tag = taxonomy.tags[taxonomy.index[tag_id]]
+        assert name == f"{tag.dimension}：{tag.value}"
+    assert all(r["support"] for r in result["metrics"]["model"]["per_tag"])
+    assert "not evaluated" not in html  # every tag has a positive turn in the full test split
+
+    small = tmp_path / "few.jsonl"  # a handful of dialogues cannot cover 95 tags
+    small.write_text("".join((small_corpus / "test.jsonl").read_text(encoding="utf-8").splitlines(True)[:6]),
+                     encoding="utf-8")
+    with initialize_config_module(config_module="profiler.configs", version_base="1.3"):
+        cfg = compose(config_name="eval", overrides=[f"model_dir={out.parent}/rules", f"input={small}",
+                                                     f"out_dir={tmp_path}/out", "bootstrap.resamples=20"])
+    per_tag = evaluate_models(cfg)["metrics"]["rules"]["per_tag"]
+    missing = sum(1 for r in per_tag if r["support"] == 0)
+    assert 0 < missing < len(per_tag)
+    line = f"{missing} of {len(per_tag)} tags had no positive turn in this eval set and are not evaluated."
+    assert line in (tmp_path / "out" / "rules" / "report.html").read_text(encoding="utf-8")
+    assert line in (tmp_path / "out" / "rules" / "report.md").read_text(encoding="utf-8")
+
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(BROWSER is None, reason="no headless Chromium installed (.ci/run installs it)")
 def test_html_report_renders_in_headless_chromium(reports, tmp_path):
     from PIL import Image
@@ -84,6 +117,7 @@ def test_html_report_renders_in_headless_chromium(reports, tmp_path):
     assert blue_pixels(report) > 2000 > blue_pixels(without), "the embedded figures were not drawn"
 
 
+@pytest.mark.slow
 def test_error_analysis_notebook_executes_and_is_stored_without_outputs(reports, monkeypatch):
     import nbformat
     from nbclient import NotebookClient
@@ -98,3 +132,36 @@ def test_error_analysis_notebook_executes_and_is_stored_without_outputs(reports,
     NotebookClient(nb, timeout=300, kernel_name="python3").execute()
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "micro_f1" in text and "false_positive" in text
+
+
+def test_notebook_default_report_is_what_the_main_job_writes():
+    import re
+
+    from tests.conftest import REPO
+
+    reports_dir = re.search(r"^REPORTS=\$\{REPORTS:-([^}]+)\}", (REPO / "scripts" / "main_job.sh").read_text(), re.M)
+    source = (REPO / "notebooks" / "error_analysis.ipynb").read_text(encoding="utf-8")
+    default = re.search(r'PROFILER_REPORT_DIR\\", \\"([^"\\]+)\\"', source)
+    assert reports_dir and default
+    assert default.group(1) == f"{reports_dir.group(1)}/e5-small-synthetic"
+
+
+@pytest.mark.slow
+def test_notebook_runs_as_documented_with_nbconvert(reports, tmp_path):
+    """`jupyter nbconvert --execute` from the repository root, no environment variable: the notebook
+    finds the main job's report on its own."""
+    import os
+    import sys
+
+    from tests.conftest import REPO
+
+    (tmp_path / "notebooks").mkdir()
+    shutil.copy(REPO / "notebooks" / "error_analysis.ipynb", tmp_path / "notebooks")
+    shutil.copytree(reports[0] / "model", tmp_path / "reports" / "test" / "e5-small-synthetic")
+    env = {k: v for k, v in os.environ.items() if k != "PROFILER_REPORT_DIR"}
+    run = subprocess.run([sys.executable, "-m", "nbconvert", "--to", "notebook", "--execute",
+                          "notebooks/error_analysis.ipynb", "--output-dir", str(tmp_path / "out")],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    executed = (tmp_path / "out" / "error_analysis.ipynb").read_text(encoding="utf-8")
+    assert "micro_f1" in executed and "false_positive" in executed

@@ -24,6 +24,7 @@ def comparable(run_dir):
     return metrics
 
 
+@pytest.mark.slow
 def test_kill_and_resume_ends_exactly_like_an_uninterrupted_run(small_corpus, cache_dir, tmp_path):
     python = [sys.executable, "-m", "profiler.cli.train"]
     full, killed = tmp_path / "full", tmp_path / "killed"
@@ -46,6 +47,7 @@ def test_kill_and_resume_ends_exactly_like_an_uninterrupted_run(small_corpus, ca
     assert [h["step"] for h in history] == sorted({h["step"] for h in history}), "no duplicated evaluations"
 
 
+@pytest.mark.slow
 def test_two_process_cpu_run_matches_one_process(small_corpus, cache_dir, tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     base = [sys.executable, "-m", "profiler.cli.train"]

@@ -80,3 +80,11 @@ def test_broken_taxonomy_files_are_refused_with_a_reason(taxonomy, old, new, mes
 
 def test_nearest_ids_for_typos(taxonomy):
     assert taxonomy.nearest("pref.risk.conservativ")[0] == "pref.risk.conservative"
+
+
+def test_a_model_directory_answers_in_its_own_taxonomy_not_the_configs(tmp_path):
+    from profiler.taxonomy import Taxonomy
+
+    v2 = Taxonomy.bundled("v2")
+    v2.save(tmp_path / "taxonomy.tsv")  # what every model directory and bundle carries
+    assert Taxonomy.of_model(tmp_path).hash == v2.hash != Taxonomy.load().hash

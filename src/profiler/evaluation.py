@@ -15,32 +15,12 @@ from datasets import Dataset
 
 from profiler.bootstrap import dialogue_bootstrap
 from profiler.calibration import calibration
+from profiler.data.labels import annotation_mask, label_matrix, load_turns
 from profiler.metrics import apply_mask, group_table, headline, per_tag_table, scored_tags
 from profiler.predictor import InferenceSettings, Predictor
 from profiler.taxonomy import Taxonomy
-from profiler.training.data import load_turns
 
 SCHEMA_VERSION = 1
-
-
-def label_matrix(labels: list[list[str]], index: dict[str, int]) -> np.ndarray:
-    out = np.zeros((len(labels), len(index)), dtype=bool)
-    for i, row in enumerate(labels):
-        out[i, [index[t] for t in row]] = True
-    return out
-
-
-def annotation_mask(annotated: list[list[str] | None], taxonomy: Taxonomy) -> np.ndarray:
-    """[turns, tags], True where the turn was annotated for the tag (None: for every tag)."""
-    out = np.ones((len(annotated), len(taxonomy)), dtype=bool)
-    cache: dict[tuple[str, ...], np.ndarray] = {}
-    for i, ids in enumerate(annotated):
-        if ids is not None:
-            key = tuple(ids)
-            if key not in cache:
-                cache[key] = np.isin(np.asarray(taxonomy.ids), list(taxonomy.expand(key)))
-            out[i] = cache[key]
-    return out
 
 
 @dataclass
@@ -63,7 +43,7 @@ def evaluate(model_dir: str | Path, data: str | Path, strict: bool = False,
              settings: InferenceSettings | None = None) -> Evaluation:
     predictor = Predictor.from_pretrained(model_dir, settings=settings)
     turns = load_turns(data, predictor.taxonomy, predictor.context.max_turns, strict)
-    raw = predictor.predict_proba(turns)
+    raw = predictor.predict_proba(turns, progress=f"eval {Path(model_dir).name}")
     probs, pred = predictor.rule.calibrate(raw), predictor.rule.decide(raw)
     mask = annotation_mask(turns["annotated"], predictor.taxonomy)
     truth, pred = apply_mask(label_matrix(turns["labels"], predictor.taxonomy.index), pred, mask)

@@ -45,7 +45,7 @@ class ModelDirError(RuntimeError):
 
 @dataclass(frozen=True)
 class TaggerSettings:
-    pooling: str = "mean"        # mean: all tokens (e5's pre-training); cls; target_mean: the target turn's tokens
+    pooling: str = "target_mean" # target_mean: the target turn's tokens; mean: all tokens (e5's pre-training); cls
     dropout: float = 0.1
     context: ContextConfig = field(default_factory=ContextConfig)
     base: str = ""               # where the encoder came from, for the record

@@ -24,6 +24,9 @@ from profiler.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
 TURN_COLUMNS = ("text", "context_speakers", "context_texts")
+# allowed values of InferenceSettings (the CLIs check them before anything is loaded)
+BACKENDS = ("torch", "onnx")
+ONNX_VARIANTS = ("fp32", "int8")
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,8 @@ class Predictor:
             from profiler.export.runtime import load_bundle
 
             return cls(*load_bundle(model_dir, settings.onnx_variant, expected), settings=settings)
-        if settings.backend != "torch":
-            raise ValueError(f"backend must be torch or onnx, got {settings.backend!r}")
+        if settings.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {settings.backend!r}")
         if (model_dir / "bundle.json").is_file():
             raise ModelDirError(f"{model_dir} is an ONNX export bundle: use backend=onnx "
                                 f"(inference.backend=onnx on the command line)")
@@ -85,7 +88,7 @@ class Predictor:
             raise ModelDirError(f"{model_dir}: config.json is missing; is this a profiler model directory?")
         meta = json.loads((model_dir / "config.json").read_text()).get("profiler") or {}
         kind = meta.get("kind", "encoder")
-        taxonomy = Taxonomy.from_tsv(model_dir / "taxonomy.tsv")
+        taxonomy = Taxonomy.of_model(model_dir)
         check_taxonomy(model_dir, meta, taxonomy, expected)
         context = ContextConfig(**meta["context"])
         rule = DecisionRule.load(model_dir, taxonomy)
@@ -104,19 +107,20 @@ class Predictor:
             return cls(kind, RulesModel.load(model_dir, taxonomy), taxonomy, rule, context, settings=settings)
         raise ModelDirError(f"{model_dir}: unknown model kind {kind!r}")
 
-    def predict_proba(self, turns: Mapping[str, Sequence]) -> np.ndarray:
+    def predict_proba(self, turns: Mapping[str, Sequence], progress: str | None = None) -> np.ndarray:
         """[turns, tags] probabilities."""
-        return self.score(turns)[0]
+        return self.score(turns, progress)[0]
 
-    def score(self, turns: Mapping[str, Sequence]) -> tuple[np.ndarray, list[bool]]:
-        """([turns, tags] probabilities, whether each turn was too long and cut to its first tokens)."""
+    def score(self, turns: Mapping[str, Sequence], progress: str | None = None) -> tuple[np.ndarray, list[bool]]:
+        """([turns, tags] probabilities, whether each turn was too long and cut to its first tokens).
+        ``progress``: label of a progress bar with total and ETA (encoders only: baselines take seconds)."""
         cols = {k: list(turns[k]) for k in TURN_COLUMNS}
         if self.kind in ("encoder", "onnx"):
             from profiler.scoring import score_features
 
             s, features = self.settings, self.builder(cols)
             probs = score_features(self.forward, self.tokenizer, features, len(self.taxonomy),
-                                   s.resolve_max_tokens(self.device), s.max_batch_size, self.device)
+                                   s.resolve_max_tokens(self.device), s.max_batch_size, self.device, progress)
             return probs, features["truncated"]
         untruncated = [False] * len(cols["text"])  # the baselines read every character
         if self.kind == "tfidf":
@@ -124,8 +128,8 @@ class Predictor:
                                                                           cols["context_texts"])), untruncated
         return self.model.predict_proba(cols["text"]), untruncated
 
-    def predict(self, turns: Mapping[str, Sequence]) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, turns: Mapping[str, Sequence], progress: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(calibrated scores, decided tag matrix). Thresholds and exclusive decoding read the raw
         scores (``predict_proba``); the scores returned are the calibrated ones users see."""
-        probs = self.predict_proba(turns)
+        probs = self.predict_proba(turns, progress)
         return self.rule.calibrate(probs), self.rule.decide(probs)

@@ -12,6 +12,7 @@ import torch
 
 from profiler.batching import token_budget_batches
 from profiler.inputs import TurnCollator
+from profiler.progress import Progress
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "target_mask")
 PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -33,12 +34,13 @@ def forward_probs(model: torch.nn.Module, batches: Iterable[dict], precision: st
 
 def score_features(forward: Callable[[Iterable[dict]], Iterable], tokenizer, features: dict[str, list],
                    n_tags: int, max_tokens: int = 8192, max_batch_size: int = 256,
-                   device: torch.device | str = "cpu") -> np.ndarray:
+                   device: torch.device | str = "cpu", progress: str | None = None) -> np.ndarray:
     """Probabilities [turns, tags] in the order of ``features`` (columns from ``TurnInputBuilder``).
 
     Batches are packed by token budget over length-sorted turns, and the order restored. ``forward``
     maps padded batches to probabilities: the torch model (``forward_probs``) or an ONNX Runtime
-    session (``profiler.export.runtime``), so both backends share everything else.
+    session (``profiler.export.runtime``), so both backends share everything else. ``progress``:
+    the label of a progress bar over the turns (None: silent).
     """
     n = len(features["input_ids"])
     out = np.empty((n, n_tags), dtype=np.float32)
@@ -53,8 +55,10 @@ def score_features(forward: Callable[[Iterable[dict]], Iterable], tokenizer, fea
             rows = [{c: features[c][i] for c in columns} for i in idx]
             yield {k: v.to(device) for k, v in collate(rows).items()}
 
-    for idx, probs in zip(batches, forward(tensors())):
-        out[idx] = probs.cpu().numpy() if isinstance(probs, torch.Tensor) else probs
+    with Progress(progress, n) as bar:
+        for idx, probs in zip(batches, forward(tensors())):
+            out[idx] = probs.cpu().numpy() if isinstance(probs, torch.Tensor) else probs
+            bar.update(len(idx))
     return out
 
 

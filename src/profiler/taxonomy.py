@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 COLUMNS = ("id", "category", "dimension", "value", "exclusive", "definition")
+MODEL_FILE = "taxonomy.tsv"   # the copy every model directory and export bundle carries
 
 
 class TaxonomyError(ValueError):
@@ -59,7 +60,14 @@ class Taxonomy:
 
     @classmethod
     def load(cls, path: str | Path | None = None, name: str = "v1") -> Taxonomy:
+        """A taxonomy config's (``configs/taxonomy/*.yaml``): its own file, else a bundled one by name."""
         return cls.from_tsv(path) if path else cls.bundled(name)
+
+    @classmethod
+    def of_model(cls, model_dir: str | Path) -> Taxonomy:
+        """The taxonomy a model directory or export bundle was trained on: the copy it carries, never a
+        config's (a model answers in its own label set whatever the current taxonomy says)."""
+        return cls.from_tsv(Path(model_dir) / MODEL_FILE)
 
     @classmethod
     def from_text(cls, text: str, source: str = "<taxonomy>") -> Taxonomy:

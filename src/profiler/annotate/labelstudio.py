@@ -84,7 +84,7 @@ def model_version(model_dir: str | Path, taxonomy_hash: str | None = None) -> st
     user's file system, and it changes when the model is copied while the model does not."""
     path = Path(model_dir)
     if taxonomy_hash is None and (path / "taxonomy.tsv").is_file():
-        taxonomy_hash = Taxonomy.from_tsv(path / "taxonomy.tsv").hash
+        taxonomy_hash = Taxonomy.of_model(path).hash
     name = path.name if path.name != "model" else f"{path.parent.name}/{path.name}"  # runs/<run>/model
     return f"{name}@{taxonomy_hash[:12]}" if taxonomy_hash else name
 

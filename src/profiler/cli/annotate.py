@@ -36,7 +36,7 @@ def _taxonomy(ref: str | None, model_dir: str | None) -> Taxonomy:
     if ref:
         return load_taxonomy(ref)
     if model_dir:
-        return Taxonomy.from_tsv(Path(model_dir) / "taxonomy.tsv")
+        return Taxonomy.of_model(model_dir)
     return Taxonomy.bundled()
 
 

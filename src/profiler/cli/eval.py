@@ -6,11 +6,11 @@ import json
 import logging
 from pathlib import Path
 
-import hydra
 import torch
 from omegaconf import DictConfig, ListConfig
 
-from profiler.cli.common import CONFIG_PATH, VERSION_BASE, to_dict
+from profiler.cli.common import to_dict
+from profiler.cli.hydra_app import hydra_app
 from profiler.evaluation import build_metrics, evaluate
 from profiler.predictor import InferenceSettings
 from profiler.regression import regression
@@ -48,7 +48,7 @@ def evaluate_models(cfg: DictConfig) -> dict:
     return {"out_dir": str(out_dir), "metrics": all_metrics, "comparison": comp}
 
 
-@hydra.main(config_path=CONFIG_PATH, config_name="eval", version_base=VERSION_BASE)
+@hydra_app("eval")
 def main(cfg: DictConfig) -> None:
     result = evaluate_models(cfg)
     print(comparison_markdown(result["comparison"]))  # the headline table is this command's product

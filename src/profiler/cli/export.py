@@ -7,11 +7,11 @@ import logging
 import sys
 from pathlib import Path
 
-import hydra
 import torch
 from omegaconf import DictConfig
 
-from profiler.cli.common import CONFIG_PATH, VERSION_BASE, to_dict
+from profiler.cli.common import to_dict
+from profiler.cli.hydra_app import hydra_app
 from profiler.export.gates import ExportGateError, GateSpec
 from profiler.export.run import ExportJob, export_model
 from profiler.report.card import card_from_files, write_card
@@ -40,7 +40,7 @@ def export(cfg: DictConfig) -> dict:
     return {"bundle": str(out_dir) if meta else None, "card": str(card), **meta}
 
 
-@hydra.main(config_path=CONFIG_PATH, config_name="export", version_base=VERSION_BASE)
+@hydra_app("export")
 def main(cfg: DictConfig) -> None:
     try:
         result = export(cfg)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import hydra
 import torch
 from omegaconf import DictConfig
 
-from profiler.cli.common import CONFIG_PATH, EXIT_OK, EXIT_REJECTED, VERSION_BASE, run_task, to_dict
+from profiler.cli.common import EXIT_OK, EXIT_REJECTED, run_task, to_dict
+from profiler.cli.hydra_app import hydra_app
 from profiler.predict.output import ScoresSpec
 from profiler.predict.profiles import write_profiles
 from profiler.modeling import ModelDirError
@@ -43,7 +43,7 @@ def predict(cfg: DictConfig) -> dict:
     else:
         summary = run_predict(job)
     if summary and cfg.profiles:
-        taxonomy = Taxonomy.from_tsv(job.model_dir / "taxonomy.tsv")
+        taxonomy = Taxonomy.of_model(job.model_dir)
         summary.update(write_profiles(job.output, taxonomy, job.output.parent, cfg.evidence_per_tag,
                                       redact=cfg.privacy.redact))
     if summary:
@@ -53,7 +53,7 @@ def predict(cfg: DictConfig) -> dict:
     return summary
 
 
-@hydra.main(config_path=CONFIG_PATH, config_name="predict", version_base=VERSION_BASE)
+@hydra_app("predict")
 def main(cfg: DictConfig) -> None:
     run_task(lambda: EXIT_REJECTED if predict(cfg).get("rejected") else EXIT_OK,
              expected=(ResumeRefused, ModelDirError, FileNotFoundError))

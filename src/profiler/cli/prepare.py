@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
-from profiler.cli.common import CONFIG_PATH, VERSION_BASE, resolve_base_dir
+from profiler.cli.common import resolve_base_dir
+from profiler.cli.hydra_app import hydra_app
 from profiler.encoders.sources import OFFLINE_DEFAULT, load_tokenizer
 from profiler.encoders.vocab import PROBE_ZH
 
@@ -32,7 +32,7 @@ def prepare(cfg: DictConfig) -> Path:
     return base_dir
 
 
-@hydra.main(config_path=CONFIG_PATH, config_name="prepare", version_base=VERSION_BASE)
+@hydra_app("prepare")
 def main(cfg: DictConfig) -> None:
     print(prepare(cfg))  # the directory, for scripts: `BASE=$(profiler-prepare)`
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
-from profiler.cli.common import CONFIG_PATH, VERSION_BASE, to_dict
+from profiler.cli.common import to_dict
+from profiler.cli.hydra_app import hydra_app
 from profiler.predict.output import ScoresSpec
 from profiler.serve import ServiceLimits, TaggingService, build_server
 
 log = logging.getLogger(__name__)
 
 
-@hydra.main(config_path=CONFIG_PATH, config_name="serve", version_base=VERSION_BASE)
+@hydra_app("serve")
 def main(cfg: DictConfig) -> None:
     service = TaggingService(Path(cfg.bundle), cfg.variant, ServiceLimits(**to_dict(cfg.limits)),
                              ScoresSpec(**to_dict(cfg.scores)))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-import hydra
 from omegaconf import DictConfig
 
-from profiler.cli.common import CONFIG_PATH, VERSION_BASE, build_taxonomy, to_dict
+from profiler.cli.common import build_taxonomy, to_dict
+from profiler.cli.hydra_app import hydra_app
 from profiler.migration import Migration
 from profiler.synth.corpus import write_corpus
 from profiler.synth.generator import SynthConfig
@@ -33,7 +33,7 @@ def synth(cfg: DictConfig) -> dict:
     return card
 
 
-@hydra.main(config_path=CONFIG_PATH, config_name="synth", version_base=VERSION_BASE)
+@hydra_app("synth")
 def main(cfg: DictConfig) -> None:
     synth(cfg)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import hydra
 import torch
 from omegaconf import DictConfig
 
-from profiler.cli.common import (CONFIG_PATH, VERSION_BASE, build_tagger_settings, build_taxonomy,
+from profiler.cli.common import (build_tagger_settings, build_taxonomy,
                                  resolve_base_dir, to_dict)
+from profiler.cli.hydra_app import hydra_app
 from profiler.inputs import ContextConfig
 from profiler.migration import Migration
 from profiler.training.data import DataSpec
@@ -63,7 +63,7 @@ def build_encoder_job(cfg: DictConfig):
                       watch_tags=tuple(cfg.get("watch_tags") or ()))
 
 
-@hydra.main(config_path=CONFIG_PATH, config_name="train", version_base=VERSION_BASE)
+@hydra_app("train")
 def main(cfg: DictConfig) -> None:
     metrics = train(cfg)
     if metrics:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-import hydra
 from omegaconf import DictConfig
 
-from profiler.cli.common import CONFIG_PATH, EXIT_OK, EXIT_REJECTED, VERSION_BASE, build_taxonomy, run_task
+from profiler.cli.common import EXIT_OK, EXIT_REJECTED, build_taxonomy, run_task
+from profiler.cli.hydra_app import hydra_app
 from profiler.data.contract import ContractError, ReadReport, iter_dialogues
 from profiler.data.lines import expand_paths
 
@@ -26,7 +26,7 @@ def validate(cfg: DictConfig) -> ReadReport:
     return report
 
 
-@hydra.main(config_path=CONFIG_PATH, config_name="validate", version_base=VERSION_BASE)
+@hydra_app("validate")
 def main(cfg: DictConfig) -> None:
     # strict mode raises ContractError listing every problem: rows were rejected, not a usage error
     def body() -> int:

@@ -31,10 +31,11 @@ TINY = "tiny"
 
 @dataclass(frozen=True)
 class TinySpec:
-    hidden: int = 32
+    # defaults are configs/model/tiny.yaml's (tests/test_config_defaults.py keeps them equal)
+    hidden: int = 64
     layers: int = 2
     heads: int = 2
-    ffn: int = 64
+    ffn: int = 128
     max_positions: int = 512
     seed: int = 0
 

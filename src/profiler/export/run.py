@@ -45,8 +45,7 @@ class ExportJob:
 
 
 def _gate_turns(job: ExportJob, predictor: Predictor):
-    from profiler.evaluation import annotation_mask, label_matrix
-    from profiler.training.data import load_turns
+    from profiler.data.labels import annotation_mask, label_matrix, load_turns
 
     turns = load_turns(job.dev, predictor.taxonomy, predictor.context.max_turns)
     if job.gate_max_turns:
@@ -60,7 +59,8 @@ def outlier_matmuls(graph: Path, fp32: Predictor, turns, keep: int, max_turns: i
         return []
     probe = RangeProbe(graph)
     Predictor("onnx", probe, fp32.taxonomy, fp32.rule, fp32.context, fp32.tokenizer,
-              fp32.settings).predict_proba(turns.select(range(min(max_turns, len(turns)))))
+              fp32.settings).predict_proba(turns.select(range(min(max_turns, len(turns)))),
+                                           progress="int8: MatMul range probe")
     ranking = probe.ranking()
     log.info("MatMul inputs, widest range/mean |x| first: %s",
              ", ".join(f"{node} {ratio:.0f}" for node, ratio in ranking[:8]))
@@ -74,7 +74,7 @@ def quantize_and_tune(bundle: Path, fp32: Predictor, keep: list[str], turns, tru
     rule, its probabilities on ``turns``)."""
     quantize_int8(bundle / GRAPHS["fp32"], bundle / GRAPHS["int8"], keep)
     int8 = Predictor.from_pretrained(bundle, settings=InferenceSettings(backend="onnx", onnx_variant="int8"))
-    probs = int8.predict_proba(turns)
+    probs = int8.predict_proba(turns, progress="int8 gate: onnx int8")
     int8.rule = tune(probs, truth, fp32.taxonomy, fp32.rule.min_support, mask)
     int8.rule.save(bundle, DECISIONS["int8"])
     return int8, probs

@@ -66,7 +66,7 @@ def load_bundle(bundle_dir: str | Path, variant: str = "fp32", expected: Taxonom
     """(kind, model, taxonomy, rule, context, tokenizer): the arguments of ``Predictor``."""
     bundle_dir = Path(bundle_dir)
     meta = read_bundle_meta(bundle_dir)
-    taxonomy = Taxonomy.from_tsv(bundle_dir / "taxonomy.tsv")
+    taxonomy = Taxonomy.of_model(bundle_dir)
     if taxonomy.hash != meta["taxonomy_hash"] or (expected is not None and expected.hash != taxonomy.hash):
         raise ModelDirError(f"{bundle_dir}: taxonomy.tsv (hash {taxonomy.hash[:12]}) does not match the bundle's "
                             f"record ({meta['taxonomy_hash'][:12]}) or the expected taxonomy")

@@ -31,6 +31,7 @@ from profiler import privacy
 from profiler.faults import fault_point
 from profiler.jsonl import dumps_line
 from profiler.data.contract import Record, expand_paths, iter_records
+from profiler.data.lines import count_records
 from profiler.predict.output import ScoresSpec, predict_rows
 from profiler.modeling import ModelDirError
 from profiler.predictor import InferenceSettings, Predictor
@@ -185,16 +186,19 @@ def run_predict(job: PredictJob) -> dict:
     state.wait_for_everyone()
     predictor = Predictor.from_pretrained(job.model_dir, settings=inference)
     started, done_turns, n_chunks = time.perf_counter(), 0, 0
-    bar = tqdm(desc=f"predict[{state.process_index}]", unit="turn", disable=not state.is_local_main_process)
+    # total: input records (dialogues and rejected lines), cheap to count except in gzip files
+    bar = tqdm(total=count_records(files), desc=f"predict[{state.process_index}]", unit="dialogue",
+               disable=not state.is_local_main_process)
     for number, records in chunks(iter_records(files, None, check_labels=False), job.chunk_dialogues):
         n_chunks = number + 1
+        bar.update(len(records))
         if number % state.num_processes != state.process_index or (job.parts_dir / f"{number:08d}.jsonl").exists():
             continue
         n = score_chunk(predictor, records, job, number)
         fault_point(number)  # tests stop a run here (PROFILER_FAULT)
         _release_free_memory()
         done_turns += n
-        bar.update(n)
+        bar.set_postfix(turns=done_turns, refresh=False)
     bar.close()
     seconds = time.perf_counter() - started
     state.wait_for_everyone()

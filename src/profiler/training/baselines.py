@@ -11,10 +11,11 @@ from profiler.baselines.common import record_training_data
 from profiler.baselines.rules import RulesModel, load_patterns
 from profiler.baselines.tfidf import TfidfModel, TfidfSpec
 from profiler.decision import DecisionRule, tune
-from profiler.evaluation import annotation_mask, evaluate_dir, label_matrix
+from profiler.data.labels import annotation_mask, label_matrix, load_turns
+from profiler.evaluation import evaluate_dir
 from profiler.inputs import ContextConfig, context_strings
 from profiler.taxonomy import Taxonomy
-from profiler.training.data import DataSpec, load_turns, train_turns
+from profiler.training.data import DataSpec, train_turns
 
 log = logging.getLogger(__name__)
 

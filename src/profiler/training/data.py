@@ -14,7 +14,8 @@ from datasets import Dataset, concatenate_datasets
 from torch.utils.data import BatchSampler
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from profiler.data.turns import TURN_FEATURES, load_dialogues, turn_view
+from profiler.data.labels import load_turns  # noqa: F401  (re-exported: scripts import it from here)
+from profiler.data.turns import TURN_FEATURES
 from profiler.inputs import ContextConfig, TurnInputBuilder
 from profiler.taxonomy import Taxonomy
 
@@ -28,21 +29,12 @@ class DataSpec:
     test: str | None = None
     strict: bool = False
     untagged_keep: float = 1.0   # share of train turns with no tag kept (they teach "say nothing")
-    definition_copies: int = 0   # train also on each tag's taxonomy definition, this many times over
+    definition_copies: int = 8   # train also on each tag's taxonomy definition, this many times over
 
     def record(self) -> dict:
         """What a model directory notes about the data it was fitted on."""
         return {"train": self.train, "dev": self.dev, "untagged_keep": self.untagged_keep,
                 "definition_copies": self.definition_copies}
-
-
-def load_turns(path: str | Path, taxonomy: Taxonomy, max_context_turns: int, strict: bool = False) -> Dataset:
-    dialogues, report = load_dialogues(path, taxonomy, strict=strict)
-    if report.problems:
-        log.warning("%s: %d dialogue(s) rejected, %d kept (first: %s)", path, report.rejected, report.kept,
-                    report.problems[0])
-    turns = turn_view(dialogues, max_context_turns)
-    return turns.filter(lambda row: row["has_labels"], desc="annotated turns")
 
 
 def keep_untagged(turns: Dataset, share: float, seed: int) -> Dataset:
