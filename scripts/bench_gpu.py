@@ -172,7 +172,7 @@ def train_hf(cfg, steps: int, device: torch.device) -> dict:
             self.inner = inner
 
         def forward(self, labels=None, label_mask=None, num_items_in_batch=None, **inputs):
-            logits = self.inner(**inputs)
+            logits = self.inner(**inputs).logits
             return {"loss": loss_fn(logits, labels, label_mask), "logits": logits}
 
     cuda = device.type == "cuda"

@@ -35,9 +35,11 @@ class GateSpec:
 
 
 def parity(reference: Predictor, exported: Predictor, turns, spec: GateSpec) -> tuple[dict, np.ndarray]:
-    """(result, the exported graph's probabilities on ``turns``, for the gates after this one)."""
-    ref_p, ref_d = reference.predict(turns, progress="parity gate: torch")
-    exp_p, exp_d = exported.predict(turns, progress="parity gate: onnx fp32")
+    """(result, the exported graph's raw probabilities on ``turns``, for the gates after this one).
+    Raw, not calibrated: the later gates decide with thresholds, which read raw scores."""
+    ref_p = reference.predict_proba(turns, progress="parity gate: torch")
+    exp_p = exported.predict_proba(turns, progress="parity gate: onnx fp32")
+    ref_d, exp_d = reference.rule.decide(ref_p), exported.rule.decide(exp_p)
     diff = float(np.abs(ref_p - exp_p).max()) if len(ref_p) else 0.0
     agree = float((ref_d == exp_d).all(axis=1).mean()) if len(ref_d) else 1.0
     result = {"turns": int(len(ref_p)), "max_abs_diff": diff, "label_agreement": agree,
