@@ -220,38 +220,6 @@ class Record:
     problems: list[Problem]
 
 
-def has_visible_text(text: str) -> bool:
-    """False for text made only of whitespace, format (ZWSP, ZWJ, BOM…) and control characters,
-    which a model would score as an empty turn."""
-    return any(not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc") for ch in text)
-
-
-def validate_line(raw: str | dict, file: str, line: int, taxonomy: Taxonomy | None,
-                  check_labels: bool = True) -> tuple[dict | None, list[Problem]]:
-    """Parse (unless already parsed, as Parquet rows are) and check one record."""
-    if isinstance(raw, dict):
-        obj = raw
-    else:
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as e:
-            return None, [Problem(file, line, "<json>", f"malformed JSON: {e.msg} at column {e.colno}")]
-    checker = _Checker(file, line, taxonomy, check_labels)
-    checker.dialogue(obj)
-    return (None if checker.problems else obj), checker.problems
-
-
-@dataclass
-class Record:
-    """One input record (a JSONL line or a Parquet row) and what validation made of it."""
-
-    seq: int                    # 0-based position among all records of the read; stable across runs
-    file: str
-    line: int                   # 1-based line (JSONL) or row (Parquet) number
-    dialogue: dict | None       # None when rejected
-    problems: list[Problem]
-
-
 def duplicate_problem(file: str, line: int, dialogue_id: str, first_at: str) -> Problem:
     """A valid record whose id an earlier valid record of the same read already used."""
     return Problem(file, line, "dialogue_id", f"duplicate dialogue_id {dialogue_id!r} (first at {first_at})",
