@@ -63,7 +63,7 @@ def test_annotation_loop_against_a_live_label_studio(tmp_path):
             assert sorted(got[key]["labels"]) == labels and got[key]["annotation"]["annotator"].isdigit()
     assert sum(v is not None for v in out["expected"].values()) == 4
     # what the server stored without complaint is refused per task and field; the valid task still lands
-    assert out["invalid_rc"] == 1
+    assert out["invalid_rc"] == 3   # EXIT_REJECTED: the valid task was still imported
     errors = [json.loads(x) for x in (tmp_path / "invalid.errors.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [(e["line"], e["field"]) for e in errors] == [
         (1, "annotations[0].result[0].value.choices[0]"), (2, "annotations[0].result[0].value.choices"),

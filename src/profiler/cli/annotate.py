@@ -19,7 +19,7 @@ import yaml
 
 from profiler.annotate.labelstudio import import_export, labeling_config, model_version, task_for
 from profiler.annotate.select import SelectSpec, select_turns
-from profiler.cli.common import run_subcommand
+from profiler.cli.common import EXIT_OK, EXIT_REJECTED, run_subcommand
 from profiler.cli.taxonomy import load_taxonomy
 from profiler.data.contract import ReadReport, iter_dialogues
 from profiler.data.lines import expand_paths
@@ -94,7 +94,7 @@ def run_import(args: argparse.Namespace) -> int:
         log.warning("%s", p)
     turns = sum("annotation" in t for d in dialogues for t in d["turns"])
     log.info("%d annotated turns in %d dialogues -> %s; %d problem(s)", turns, len(dialogues), output, len(problems))
-    return 1 if problems else 0
+    return EXIT_REJECTED if problems else EXIT_OK
 
 
 def parser() -> argparse.ArgumentParser:

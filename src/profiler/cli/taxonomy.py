@@ -15,7 +15,7 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from profiler.cli.common import run_subcommand
+from profiler.cli.common import EXIT_OK, EXIT_REJECTED, run_subcommand
 from profiler.data.lines import expand_paths
 from profiler.migration import Migration, MigrationError, diff, diff_markdown, migrate_files
 from profiler.taxonomy import Taxonomy, TaxonomyError
@@ -53,7 +53,7 @@ def run_migrate(args: argparse.Namespace) -> int:
         log.error("%s", p)
     log.info("%d dialogues read, %d migrated %s -> %s into %s, %d rejected (-> %s)", report.lines, report.kept,
              old.version, new.version, output, report.rejected, errors)
-    return 1 if report.rejected else 0
+    return EXIT_REJECTED if report.rejected else EXIT_OK
 
 
 def parser() -> argparse.ArgumentParser:
