@@ -1,6 +1,7 @@
 """scripts/bench_gpu.py runs end to end on CPU with the tiny model, so the GPU benchmark cannot rot
 between GPU runs: CUDA-only rows say so, every other row is a real measurement."""
 
+import pytest
 import importlib.util
 import json
 
@@ -14,6 +15,7 @@ def load_script():
     return module
 
 
+@pytest.mark.slow  # a benchmark: trains twice, ~11 s
 def test_bench_gpu_runs_on_cpu_with_the_tiny_model(tiny_model_dir, small_corpus, cache_dir, tmp_path, capsys):
     bench = load_script()
     train = " ".join(tiny_train_overrides(small_corpus, cache_dir, tmp_path / "run", "trainer=gpu"))

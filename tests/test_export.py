@@ -133,6 +133,7 @@ def outlier_activation_model(model_dir, out, layer: int):
     return out, state[prefix + "output.dense.weight"][:, 0].numpy()
 
 
+@pytest.mark.slow  # quantizes twice, ~10 s
 def test_int8_keeps_the_matmul_with_outlier_inputs_in_fp32(tiny_model_dir, small_corpus, taxonomy, tmp_path):
     import onnx
     from onnx import numpy_helper

@@ -121,6 +121,7 @@ def test_auto_model_gives_the_fine_tuned_encoder(model_dir, turns):
     assert torch.equal(ours, theirs)
 
 
+@pytest.mark.slow  # a fresh interpreter (subprocess)
 def test_import_profiler_alone_registers_the_auto_classes(model_dir):
     code = ("import sys, profiler; from transformers import AutoModelForSequenceClassification as A; "
             "m = A.from_pretrained(sys.argv[1]); print(type(m).__name__, m.config.model_type)")

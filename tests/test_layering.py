@@ -6,11 +6,14 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 SCORING_SIDE = ["profiler.evaluation", "profiler.export.run", "profiler.serve", "profiler.predict.runner",
                 "profiler.report.render", "profiler.cli.eval", "profiler.cli.export", "profiler.cli.predict",
                 "profiler.cli.serve"]
 
 
+@pytest.mark.slow  # a fresh interpreter (subprocess)
 def test_scoring_side_does_not_import_training():
     # a fresh interpreter: in this one, other tests have long imported profiler.training
     code = ("import importlib, json, sys\n"

@@ -69,6 +69,7 @@ def assert_same_outputs(got_dir, ref_dir):
         assert (got_dir / name).read_bytes() == (ref_dir / name).read_bytes(), name
 
 
+@pytest.mark.slow  # a Ray cluster's worker processes, ~35 s
 def test_actor_failure_then_resume_equals_local_byte_for_byte_and_a_changed_model_is_refused(
         ray_cluster, tiny_model_dir, messy_input, local_reference, compose_cfg, tmp_path):
     ref_dir, ref = local_reference

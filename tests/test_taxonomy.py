@@ -33,6 +33,7 @@ def test_bundled_taxonomy_equals_the_spec_row_for_row(taxonomy):
         assert (row["exclusive"] == "yes") == tag.exclusive
 
 
+@pytest.mark.slow  # a second interpreter (subprocess)
 def test_hash_is_stable_across_processes(taxonomy):
     code = "from profiler.taxonomy import Taxonomy; print(Taxonomy.bundled().hash)"
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
