@@ -162,18 +162,11 @@ def train_hf(cfg, steps: int, device: torch.device) -> dict:
     from transformers import TrainingArguments
 
     from profiler.inputs import TurnCollator
+    from profiler.training.losses import WithLoss
     from profiler.training.optim import build_optimizer
 
     job, model, tokenizer, train, loss_fn = build_training(cfg)
 
-    class WithLoss(torch.nn.Module):  # HF Trainer wants the loss from forward()
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, labels=None, label_mask=None, num_items_in_batch=None, **inputs):
-            logits = self.inner(**inputs).logits
-            return {"loss": loss_fn(logits, labels, label_mask), "logits": logits}
 
     cuda = device.type == "cuda"
     bf16 = cuda and torch.cuda.is_bf16_supported()
@@ -181,7 +174,7 @@ def train_hf(cfg, steps: int, device: torch.device) -> dict:
                              gradient_accumulation_steps=job.args.grad_accum, max_steps=steps, bf16=bf16,
                              use_cpu=not cuda, logging_steps=10**9, save_strategy="no", report_to=[],
                              remove_unused_columns=False, disable_tqdm=True)
-    trainer = HFTrainer(model=WithLoss(model), args=args, train_dataset=train.remove_columns(["length"]),
+    trainer = HFTrainer(model=WithLoss(model, loss_fn), args=args, train_dataset=train.remove_columns(["length"]),
                         data_collator=TurnCollator(tokenizer), optimizers=(build_optimizer(model, job.args.optim), None))
     with GpuSampler(device) as gpu:
         start = time.perf_counter()

@@ -73,21 +73,14 @@ def run_hf(data: str, cache_dir: str, steps: int, batch_size: int, overrides: li
 
     from profiler.inputs import TurnCollator
     from profiler.training.losses import build_loss
+    from profiler.training.losses import WithLoss
     from profiler.training.optim import build_optimizer
 
     model, tokenizer, train, counts, optim, loss_spec = build(data, cache_dir, overrides)
     loss_fn = build_loss(loss_spec, counts, len(train))
 
-    class WithLoss(torch.nn.Module):  # HF Trainer wants the loss from forward()
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
 
-        def forward(self, labels=None, label_mask=None, num_items_in_batch=None, **inputs):
-            logits = self.inner(**inputs).logits
-            return {"loss": loss_fn(logits, labels, label_mask), "logits": logits}
-
-    wrapped = WithLoss(model)
+    wrapped = WithLoss(model, loss_fn)
     optimizer = build_optimizer(model, optim)
     args = TrainingArguments(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=batch_size, max_steps=steps,
                              logging_steps=10**9, save_strategy="no", report_to=[], use_cpu=True,

@@ -95,3 +95,16 @@ def build_loss(spec: LossSpec, positives: torch.Tensor | None = None,
     if spec.name == "asl":
         return AsymmetricLoss(spec.gamma_pos, spec.gamma_neg, spec.clip)
     raise ValueError(f"unknown loss {spec.name!r}; expected bce, bce_pos_weight, focal or asl")
+
+
+class WithLoss(nn.Module):
+    """A tagger whose forward returns {"loss", "logits"}, as Hugging Face's Trainer wants it: for
+    the benchmarks that compare our training loop with HF Trainer on the same model and loss."""
+
+    def __init__(self, inner: nn.Module, loss_fn: nn.Module):
+        super().__init__()
+        self.inner, self.loss_fn = inner, loss_fn
+
+    def forward(self, labels=None, label_mask=None, num_items_in_batch=None, **inputs) -> dict:
+        logits = self.inner(**inputs).logits
+        return {"loss": self.loss_fn(logits, labels, label_mask), "logits": logits}
